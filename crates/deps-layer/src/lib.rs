@@ -1,0 +1,1 @@
+//! Generates, checks and verifies the dependency layer.

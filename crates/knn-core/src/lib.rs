@@ -1,0 +1,1 @@
+//! Vectors, metrics, top-k selection and the backend trait.
