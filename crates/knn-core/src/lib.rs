@@ -8,6 +8,7 @@
 //! lower score is better; equal scores are broken by the lower row index.
 
 mod backend;
+pub mod cpu;
 mod matrix;
 mod metric;
 mod topk;
@@ -16,6 +17,7 @@ pub mod reference;
 pub mod testing;
 
 pub use backend::{Backend, BackendError, DeviceInfo, Prepared, check_query_dim};
+pub use cpu::CpuBackend;
 pub use matrix::{MAX_DIM, Matrix, MatrixError};
 pub use metric::{Hit, Metric};
 pub use topk::TopK;

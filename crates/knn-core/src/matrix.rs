@@ -37,7 +37,7 @@ impl Matrix {
         if dim == 0 || dim > MAX_DIM {
             return Err(MatrixError::InvalidDimension { dim });
         }
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             return Err(MatrixError::RaggedLength {
                 len: data.len(),
                 dim,
