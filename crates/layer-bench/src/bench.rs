@@ -1,0 +1,358 @@
+//! The measurement: build every strategy's layer and then the real workspace into fresh target
+//! dirs, interleaving strategies within each run so that load from other work on the machine
+//! falls on all of them alike; then compute each layer key before and after each everyday change.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cargo_json::{self, UnitCounts};
+use crate::changes::{self, Change};
+use crate::error::BenchError;
+use crate::fsutil;
+use crate::process::{self, Step};
+use crate::stats;
+use crate::strategy::{self, StrategyKind, Tools};
+use crate::table::{BuildRow, KeyRow};
+use crate::workspace::{self, Workspace};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub manifest_path: PathBuf,
+    pub variants: Vec<String>,
+    pub runs: usize,
+    pub work_dir: PathBuf,
+    pub strategies: Vec<StrategyKind>,
+    pub tools: Tools,
+    pub cargo_home: PathBuf,
+    pub keep_target_dirs: bool,
+    pub skip_builds: bool,
+    pub skip_keys: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct VariantResult {
+    pub variant: String,
+    pub features: Vec<String>,
+    pub rows: Vec<BuildRow>,
+    pub cold: Option<Duration>,
+    /// Per strategy, the external packages its final build recompiled in the first run.
+    pub recompiled: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyResult {
+    /// Per change: its label and what exactly was changed.
+    pub changes: Vec<(String, String)>,
+    pub rows: Vec<KeyRow>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub workspace: PathBuf,
+    pub runs: usize,
+    pub variants: Vec<VariantResult>,
+    pub keys: Option<KeyResult>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Sample {
+    layer: Duration,
+    final_build: Duration,
+    counts: UnitCounts,
+}
+
+/// `registry+https://…#serde@1.0.0` → `serde@1.0.0`; older `serde 1.0.0 (…)` → `serde@1.0.0`.
+pub fn short_package_id(id: &str) -> String {
+    if let Some((_, tail)) = id.rsplit_once('#') {
+        return tail.to_string();
+    }
+    let mut parts = id.split_whitespace();
+    match (parts.next(), parts.next()) {
+        (Some(name), Some(version)) => format!("{name}@{version}"),
+        _ => id.to_string(),
+    }
+}
+
+fn run_steps(
+    steps: &[Step],
+    target: &Path,
+    log: &Path,
+) -> Result<(Duration, UnitCounts), BenchError> {
+    let mut elapsed = Duration::ZERO;
+    let mut artifacts = Vec::new();
+    for step in steps {
+        let step = step
+            .clone()
+            .env("CARGO_TARGET_DIR", target.display().to_string());
+        let outcome = process::run(&step, log)?;
+        elapsed += outcome.elapsed;
+        artifacts.extend(cargo_json::parse_artifacts(&outcome.stdout));
+    }
+    Ok((elapsed, cargo_json::count_units(&artifacts)))
+}
+
+fn measured_strategies(selected: &[StrategyKind]) -> Vec<StrategyKind> {
+    let set: BTreeSet<StrategyKind> = selected.iter().map(|k| k.builds_like()).collect();
+    set.into_iter().collect()
+}
+
+pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, BenchError> {
+    if config.runs == 0 {
+        return Err(BenchError::Invalid("--runs must be at least 1".into()));
+    }
+    let original = workspace::load(&config.manifest_path)?;
+    let mut variant_features = Vec::new();
+    for variant in &config.variants {
+        variant_features.push((variant.clone(), original.variant_features(variant)?));
+    }
+
+    let snapshot = config.work_dir.join("workspace");
+    fsutil::remove_dir_if_present(&snapshot)?;
+    fsutil::copy_workspace(&original.root, &snapshot)?;
+    let ws = workspace::load(&snapshot.join("Cargo.toml"))?;
+    let log = config.work_dir.join("commands.log");
+    progress(&format!(
+        "workspace copied to {}; command log: {}",
+        snapshot.display(),
+        log.display()
+    ));
+
+    let mut variants = Vec::new();
+    if !config.skip_builds {
+        process::run(
+            &Step::new(&config.tools.cargo, &["fetch", "--locked"], &snapshot),
+            &log,
+        )?;
+        let layers_root = config.work_dir.join("layers");
+        let measured = measured_strategies(&config.strategies);
+        for kind in &measured {
+            let dir = strategy::layer_dir(&layers_root, *kind);
+            fsutil::remove_dir_if_present(&dir)?;
+            strategy::prepare(*kind, &ws, &config.tools, &dir, &log)?;
+        }
+        for (variant, features) in &variant_features {
+            variants.push(measure_variant(
+                config,
+                &ws,
+                &layers_root,
+                &measured,
+                variant,
+                features,
+                &log,
+                progress,
+            )?);
+        }
+    }
+
+    let keys = if config.skip_keys {
+        None
+    } else {
+        Some(measure_keys(config, &ws, &log, progress)?)
+    };
+    Ok(Report {
+        workspace: original.root,
+        runs: config.runs,
+        variants,
+        keys,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn measure_variant(
+    config: &Config,
+    ws: &Workspace,
+    layers_root: &Path,
+    measured: &[StrategyKind],
+    variant: &str,
+    features: &[String],
+    log: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<VariantResult, BenchError> {
+    let mut samples: BTreeMap<StrategyKind, Vec<Sample>> = BTreeMap::new();
+    for run in 1..=config.runs {
+        for kind in measured {
+            let run_dir = config
+                .work_dir
+                .join("runs")
+                .join(variant)
+                .join(format!("{}-{run}", kind.name()));
+            fsutil::remove_dir_if_present(&run_dir)?;
+            let target = run_dir.join("target");
+            let scratch = run_dir.join("scratch");
+            std::fs::create_dir_all(&scratch).map_err(|source| BenchError::Io {
+                path: scratch.clone(),
+                source,
+            })?;
+            let layer_src = strategy::layer_dir(layers_root, *kind);
+            let layer_steps = strategy::layer_steps(
+                *kind,
+                &config.tools,
+                &layer_src,
+                &scratch,
+                variant,
+                features,
+            )?;
+            progress(&format!(
+                "[{variant} run {run}/{}] {}: layer",
+                config.runs,
+                kind.name()
+            ));
+            let (layer, _) = run_steps(&layer_steps, &target, log)?;
+            progress(&format!(
+                "[{variant} run {run}/{}] {}: final build",
+                config.runs,
+                kind.name()
+            ));
+            let (final_build, counts) = run_steps(
+                &strategy::final_steps(&config.tools.cargo, &ws.root, features),
+                &target,
+                log,
+            )?;
+            progress(&format!(
+                "[{variant} run {run}/{}] {}: layer {:.1}s, final {:.1}s, external units recompiled {}",
+                config.runs,
+                kind.name(),
+                layer.as_secs_f64(),
+                final_build.as_secs_f64(),
+                counts.external_compiled
+            ));
+            samples.entry(*kind).or_default().push(Sample {
+                layer,
+                final_build,
+                counts,
+            });
+            if !config.keep_target_dirs {
+                fsutil::remove_dir_if_present(&run_dir)?;
+            }
+        }
+    }
+
+    let cold = samples
+        .get(&StrategyKind::None)
+        .and_then(|s| stats::median_duration(&s.iter().map(|x| x.final_build).collect::<Vec<_>>()));
+    let mut rows = Vec::new();
+    let mut recompiled = BTreeMap::new();
+    for kind in &config.strategies {
+        let Some(runs) = samples.get(&kind.builds_like()) else {
+            continue;
+        };
+        let median = |f: &dyn Fn(&Sample) -> Duration| {
+            stats::median_duration(&runs.iter().map(f).collect::<Vec<_>>())
+        };
+        let count = |f: &dyn Fn(&Sample) -> usize| {
+            stats::median_count(&runs.iter().map(f).collect::<Vec<_>>())
+        };
+        let note = if *kind == StrategyKind::CraneKeying {
+            "build numbers are deps-layer's: same layer content, only the key differs".to_string()
+        } else if *kind == StrategyKind::None {
+            "cold build, no layer".to_string()
+        } else {
+            String::new()
+        };
+        rows.push(BuildRow {
+            strategy: kind.name().to_string(),
+            layer: if *kind == StrategyKind::None {
+                None
+            } else {
+                median(&|s| s.layer)
+            },
+            final_build: median(&|s| s.final_build).unwrap_or_default(),
+            external_units_recompiled: count(&|s| s.counts.external_compiled).unwrap_or_default(),
+            external_units_reused: count(&|s| s.counts.external_fresh).unwrap_or_default(),
+            note,
+        });
+        let mut packages: Vec<String> = runs[0]
+            .counts
+            .external_compiled_ids
+            .iter()
+            .map(|id| short_package_id(id))
+            .collect();
+        packages.sort();
+        packages.dedup();
+        recompiled.insert(kind.name().to_string(), packages);
+    }
+    Ok(VariantResult {
+        variant: variant.to_string(),
+        features: features.to_vec(),
+        rows,
+        cold,
+        recompiled,
+    })
+}
+
+fn measure_keys(
+    config: &Config,
+    ws: &Workspace,
+    log: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<KeyResult, BenchError> {
+    let keys_root = config.work_dir.join("keys");
+    fsutil::remove_dir_if_present(&keys_root)?;
+    let mut base = BTreeMap::new();
+    for kind in &config.strategies {
+        let scratch = keys_root.join("base").join(kind.name());
+        base.insert(
+            *kind,
+            strategy::key(*kind, &config.tools, &ws.root, &scratch, log)?,
+        );
+    }
+    let mut changed: BTreeMap<StrategyKind, Vec<Option<bool>>> = BTreeMap::new();
+    let mut descriptions = Vec::new();
+    for (index, change) in Change::ALL.iter().enumerate() {
+        let copy = keys_root.join(format!("change-{index}")).join("workspace");
+        fsutil::copy_workspace(&ws.root, &copy)?;
+        let what = changes::apply(*change, ws, &copy, &config.cargo_home)?;
+        progress(&format!("key check {}: {what}", change.label()));
+        descriptions.push((change.label().to_string(), what));
+        for kind in &config.strategies {
+            let scratch = keys_root.join(format!("change-{index}")).join(kind.name());
+            let after = strategy::key(*kind, &config.tools, &copy, &scratch, log)?;
+            let before = base.get(kind).cloned().flatten();
+            changed
+                .entry(*kind)
+                .or_default()
+                .push(match (before, after) {
+                    (Some(b), Some(a)) => Some(a != b),
+                    _ => None,
+                });
+        }
+    }
+    let rows = config
+        .strategies
+        .iter()
+        .map(|kind| KeyRow {
+            strategy: kind.name().to_string(),
+            changed: changed.remove(kind).unwrap_or_default(),
+        })
+        .collect();
+    Ok(KeyResult {
+        changes: descriptions,
+        rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shortens_both_package_id_spellings() {
+        assert_eq!(
+            short_package_id("registry+https://github.com/rust-lang/crates.io-index#serde@1.0.228"),
+            "serde@1.0.228"
+        );
+        assert_eq!(
+            short_package_id("serde 1.0.228 (registry+https://x)"),
+            "serde@1.0.228"
+        );
+    }
+
+    #[test]
+    fn crane_keying_is_measured_through_deps_layer() {
+        assert_eq!(
+            measured_strategies(&[StrategyKind::CraneKeying, StrategyKind::None]),
+            [StrategyKind::None, StrategyKind::DepsLayer]
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! What the benchmark needs to know about the workspace under test, from `cargo metadata
+//! --no-deps` (members, their sources) and the root manifest (`[workspace.dependencies]`,
+//! `[workspace.metadata.variants]`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+
+use crate::error::BenchError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub version: String,
+    pub manifest_path: PathBuf,
+    /// Source file of the library target, or of the first target when there is no library.
+    pub main_source: PathBuf,
+    pub has_lib: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+    /// Members sorted by name, so every choice made from them is reproducible.
+    pub members: Vec<Member>,
+    /// Variant name → Cargo features, from `[workspace.metadata.variants]`.
+    pub variants: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    workspace_root: PathBuf,
+    workspace_members: Vec<String>,
+    packages: Vec<MetaPackage>,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct MetaPackage {
+    id: String,
+    name: String,
+    version: String,
+    manifest_path: PathBuf,
+    targets: Vec<MetaTarget>,
+}
+
+#[derive(Deserialize)]
+struct MetaTarget {
+    kind: Vec<String>,
+    src_path: PathBuf,
+}
+
+/// Reads `cargo metadata --format-version 1 --no-deps` output.
+pub fn parse_metadata(json: &str, manifest_path: &Path) -> Result<Workspace, BenchError> {
+    let metadata: Metadata = serde_json::from_str(json).map_err(|source| BenchError::Metadata {
+        path: manifest_path.to_path_buf(),
+        source,
+    })?;
+    let mut members = Vec::new();
+    for package in metadata.packages {
+        if !metadata.workspace_members.contains(&package.id) {
+            continue;
+        }
+        let lib = package.targets.iter().find(|t| {
+            t.kind
+                .iter()
+                .any(|k| k == "lib" || k == "rlib" || k == "proc-macro" || k.ends_with("lib"))
+        });
+        let Some(main) = lib.or(package.targets.first()) else {
+            continue;
+        };
+        members.push(Member {
+            name: package.name,
+            version: package.version,
+            manifest_path: package.manifest_path,
+            main_source: main.src_path.clone(),
+            has_lib: lib.is_some(),
+        });
+    }
+    members.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut variants = BTreeMap::new();
+    if let Some(table) = metadata
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("variants"))
+        .and_then(|v| v.as_object())
+    {
+        for (name, spec) in table {
+            let features = spec
+                .get("features")
+                .and_then(|f| f.as_array())
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|f| f.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            variants.insert(name.clone(), features);
+        }
+    }
+    Ok(Workspace {
+        root: metadata.workspace_root,
+        members,
+        variants,
+    })
+}
+
+pub fn load(manifest_path: &Path) -> Result<Workspace, BenchError> {
+    let command = format!(
+        "cargo metadata --format-version 1 --no-deps --offline --manifest-path {}",
+        manifest_path.display()
+    );
+    let output = Command::new("cargo")
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+            "--manifest-path",
+        ])
+        .arg(manifest_path)
+        .output()
+        .map_err(|source| BenchError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(BenchError::CommandFailed {
+            command,
+            dir: manifest_path.to_path_buf(),
+            status: output.status.to_string(),
+            tail: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    parse_metadata(&String::from_utf8_lossy(&output.stdout), manifest_path)
+}
+
+impl Workspace {
+    /// The features a variant builds with. `default`, unless the table defines it, is the plain
+    /// build with no features (deps-layer's only variant for a workspace without the table).
+    pub fn variant_features(&self, variant: &str) -> Result<Vec<String>, BenchError> {
+        if let Some(features) = self.variants.get(variant) {
+            return Ok(features.clone());
+        }
+        if variant == "default" {
+            return Ok(Vec::new());
+        }
+        Err(BenchError::UnknownVariant {
+            variant: variant.to_string(),
+            path: self.root.join("Cargo.toml"),
+            known: if self.variants.is_empty() {
+                "default".into()
+            } else {
+                self.variants.keys().cloned().collect::<Vec<_>>().join(", ")
+            },
+        })
+    }
+
+    pub fn is_member(&self, name: &str) -> bool {
+        self.members.iter().any(|m| m.name == name)
+    }
+}
+
+/// Names of the root manifest's `[workspace.dependencies]` that are not local paths: the list a
+/// hand-kept dummy crate copies. Path entries are the workspace's own crates, which a Docker deps
+/// stage does not have.
+pub fn external_workspace_dependencies(
+    root_manifest: &str,
+    path: &Path,
+) -> Result<Vec<String>, BenchError> {
+    let table: toml::Table = toml::from_str(root_manifest).map_err(|source| BenchError::Toml {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let deps = table
+        .get("workspace")
+        .and_then(|w| w.get("dependencies"))
+        .and_then(|d| d.as_table())
+        .cloned()
+        .unwrap_or_default();
+    Ok(deps
+        .into_iter()
+        .filter(|(_, spec)| spec.get("path").is_none())
+        .map(|(name, _)| name)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const METADATA: &str = r#"{"packages":[
+ {"name":"srv","version":"0.2.0","id":"path+file:///w/srv#0.2.0","manifest_path":"/w/srv/Cargo.toml",
+  "targets":[{"kind":["bin"],"crate_types":["bin"],"name":"srv","src_path":"/w/srv/src/main.rs"}]},
+ {"name":"core","version":"0.1.0","id":"path+file:///w/core#0.1.0","manifest_path":"/w/core/Cargo.toml",
+  "targets":[{"kind":["lib"],"crate_types":["lib"],"name":"core","src_path":"/w/core/src/lib.rs"},
+             {"kind":["test"],"crate_types":["bin"],"name":"t","src_path":"/w/core/tests/t.rs"}]}],
+ "workspace_members":["path+file:///w/srv#0.2.0","path+file:///w/core#0.1.0"],
+ "workspace_root":"/w","metadata":{"variants":{"cpu":{"features":[]},"cuda":{"features":["srv/cuda"]}}}}"#;
+
+    #[test]
+    fn reads_members_sorted_with_their_main_source() {
+        let ws = parse_metadata(METADATA, Path::new("/w/Cargo.toml")).unwrap();
+        let names: Vec<_> = ws.members.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["core", "srv"]);
+        assert_eq!(ws.members[0].main_source, Path::new("/w/core/src/lib.rs"));
+        assert!(ws.members[0].has_lib);
+        assert!(!ws.members[1].has_lib);
+        assert_eq!(ws.members[1].version, "0.2.0");
+    }
+
+    #[test]
+    fn reads_variant_features_and_rejects_unknown_variants() {
+        let ws = parse_metadata(METADATA, Path::new("/w/Cargo.toml")).unwrap();
+        assert_eq!(ws.variant_features("cuda").unwrap(), ["srv/cuda"]);
+        assert!(ws.variant_features("cpu").unwrap().is_empty());
+        let err = ws.variant_features("rocm").unwrap_err().to_string();
+        assert!(err.contains("rocm") && err.contains("cpu, cuda"), "{err}");
+    }
+
+    #[test]
+    fn workspace_without_variants_has_default() {
+        let json = METADATA.replace(
+            r#""metadata":{"variants":{"cpu":{"features":[]},"cuda":{"features":["srv/cuda"]}}}"#,
+            r#""metadata":null"#,
+        );
+        let ws = parse_metadata(&json, Path::new("/w/Cargo.toml")).unwrap();
+        assert!(ws.variant_features("default").unwrap().is_empty());
+    }
+
+    #[test]
+    fn dummy_crate_list_skips_local_path_entries() {
+        let manifest = r#"
+[workspace.dependencies]
+serde = { version = "1", features = ["derive"] }
+core = { path = "core" }
+anyhow = "1"
+"#;
+        let deps = external_workspace_dependencies(manifest, Path::new("Cargo.toml")).unwrap();
+        assert_eq!(deps, ["anyhow", "serde"]);
+    }
+}
