@@ -1,0 +1,51 @@
+use std::process::ExitStatus;
+
+/// Output of Nix that does not have the shape this crate knows.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    #[error("not a size Nix prints (expected e.g. `0.19 MiB`): `{0}`")]
+    Size(String),
+    #[error("a `will be fetched` line without its `(X download, Y unpacked)` sizes: `{0}`")]
+    FetchSummary(String),
+    #[error("Nix announced {announced} paths after `{header}` but listed {listed}")]
+    CountMismatch {
+        header: String,
+        announced: usize,
+        listed: usize,
+    },
+    #[error("not the JSON `{command}` prints: {reason}")]
+    Json { command: String, reason: String },
+}
+
+/// Everything that can stop a report.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not run `{program}` (is Nix installed and on PATH?): {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed ({status}):\n{stderr}")]
+    NixFailed {
+        command: String,
+        status: ExitStatus,
+        stderr: String,
+    },
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(
+        "no variant `{variant}`: packages.{system} of {flake} has no `deps-{variant}` (variants found: {found})"
+    )]
+    UnknownVariant {
+        variant: String,
+        system: String,
+        flake: String,
+        found: String,
+    },
+    #[error(
+        "packages.{system} of {flake} has no `deps-<variant>` outputs, so there is no variant to report on"
+    )]
+    NoVariants { system: String, flake: String },
+    #[error("nothing to report on: give installables, or --flake with deps-<variant> packages")]
+    NothingToReport,
+}
