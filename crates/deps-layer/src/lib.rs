@@ -1,1 +1,16 @@
-//! Generates, checks and verifies the dependency layer.
+//! Generates, checks and verifies the dependency layer: one synthetic crate that depends on exactly
+//! the external units a workspace's real build compiles, per variant, and nothing of the
+//! workspace's own crates, so its build can be cached and reused by the real build.
+
+pub mod cargo;
+pub mod check;
+pub mod error;
+pub mod generate;
+pub mod lock;
+pub mod manifest;
+pub mod metadata;
+pub mod plan;
+pub mod unit_graph;
+pub mod variants;
+
+pub use error::{Error, Result};

@@ -1,0 +1,84 @@
+//! Running cargo as a child process. Every call goes through here so the environment that decides
+//! fingerprints (CARGO_HOME, incremental, target dir) is set in one place.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use crate::error::{Error, Result};
+
+/// The cargo binary that runs us (`CARGO` under `cargo run`/`cargo test`), else `cargo` from PATH.
+fn cargo_program() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Cargo {
+    /// Extra environment for every invocation (target dir, incremental, ...).
+    pub env: Vec<(String, OsString)>,
+    pub offline: bool,
+}
+
+impl Cargo {
+    pub fn command(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(cargo_program());
+        command.current_dir(dir).args(args);
+        if self.offline {
+            command.arg("--offline");
+        }
+        // Variables set by an outer cargo for the crate under test must not leak into the builds we
+        // measure: they would change what cargo compiles or where it writes.
+        for var in [
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_TARGET_DIR",
+            "RUSTC_BOOTSTRAP",
+        ] {
+            command.env_remove(var);
+        }
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        command.stdin(Stdio::null());
+        command
+    }
+
+    /// Runs cargo, returning stdout; a non-zero exit becomes `Error::Cargo` with stderr.
+    pub fn run(&self, dir: &Path, args: &[&str]) -> Result<Output> {
+        let mut command = self.command(dir, args);
+        self.output(&mut command, dir, args)
+    }
+
+    pub fn output(&self, command: &mut Command, dir: &Path, args: &[&str]) -> Result<Output> {
+        let shown = display(args);
+        let output = command.output().map_err(|source| Error::Spawn {
+            command: shown.clone(),
+            source,
+        })?;
+        if !output.status.success() {
+            return Err(Error::Cargo {
+                command: shown,
+                dir: dir.to_path_buf(),
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            });
+        }
+        Ok(output)
+    }
+}
+
+pub fn display(args: &[&str]) -> String {
+    let mut shown = String::from("cargo");
+    for arg in args {
+        shown.push(' ');
+        shown.push_str(arg);
+    }
+    shown
+}
+
+/// The directory of a manifest path (`Cargo.toml` → its folder).
+pub fn manifest_dir(manifest: &Path) -> PathBuf {
+    manifest
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}

@@ -1,0 +1,298 @@
+//! `generate`: workspace → layer files, written atomically.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::cargo::Cargo;
+use crate::error::{Error, Result};
+use crate::lock::{LockFile, LockKey};
+use crate::manifest::{self, Carried};
+use crate::metadata::Metadata;
+use crate::plan::{Plan, VariantUnits};
+use crate::unit_graph::{Mode, UnitGraph};
+use crate::variants::{self, Variants};
+
+/// The default output folder, relative to the workspace root.
+pub const DEFAULT_OUT: &str = "nix/deps";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Any manifest of the workspace (its root is found through `cargo metadata`).
+    pub manifest_path: PathBuf,
+    /// How the real build selects packages: `--workspace` unless the user builds a subset.
+    pub selection: Vec<String>,
+    pub cargo: Cargo,
+}
+
+impl Options {
+    pub fn new(manifest_path: PathBuf) -> Options {
+        Options {
+            manifest_path,
+            selection: vec!["--workspace".into()],
+            cargo: Cargo::default(),
+        }
+    }
+}
+
+/// The workspace as the layer sees it.
+#[derive(Debug)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub root_manifest: PathBuf,
+    pub variants: Variants,
+    pub local: BTreeSet<String>,
+    pub metadata: Metadata,
+}
+
+/// A generated layer: relative path → content, the lock included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    pub files: BTreeMap<String, String>,
+}
+
+pub fn load_workspace(options: &Options) -> Result<Workspace> {
+    let manifest_path = &std::path::absolute(&options.manifest_path)
+        .unwrap_or_else(|_| options.manifest_path.clone());
+    std::fs::read_to_string(manifest_path).map_err(|source| Error::Read {
+        path: manifest_path.to_path_buf(),
+        source,
+    })?;
+    let metadata = Metadata::load(&options.cargo, manifest_path)?;
+    let root = metadata.workspace_root.clone();
+    let root_manifest = root.join("Cargo.toml");
+    let manifest = read_toml(&root_manifest)?;
+    let variants = variants::read(&root_manifest, &manifest)?;
+    variants::validate(&root_manifest, &variants, &metadata)?;
+    let local = metadata.local_packages();
+    Ok(Workspace {
+        root,
+        root_manifest,
+        variants,
+        local,
+        metadata,
+    })
+}
+
+pub fn read_toml(path: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.parse().map_err(|err: toml::de::Error| Error::Parse {
+        path: path.to_path_buf(),
+        message: err.message().to_string(),
+    })
+}
+
+/// The external units of every variant, for the real build's selection.
+pub fn variant_units(
+    options: &Options,
+    workspace: &Workspace,
+) -> Result<BTreeMap<String, VariantUnits>> {
+    let offline = Cargo {
+        offline: true,
+        ..options.cargo.clone()
+    };
+    let mut units = BTreeMap::new();
+    for (variant, features) in &workspace.variants {
+        let load = |mode| {
+            UnitGraph::load(
+                &offline,
+                &workspace.root,
+                mode,
+                &options.selection,
+                features,
+            )
+            .map(|graph| graph.classify())
+        };
+        units.insert(
+            variant.clone(),
+            VariantUnits {
+                build: load(Mode::Build)?,
+                test: load(Mode::Test)?,
+            },
+        );
+    }
+    Ok(units)
+}
+
+/// `[profile]`, `[patch]` and `[replace]` of the root manifest, minus what names local crates.
+fn carried_tables(manifest: &toml::Table, local_names: &BTreeSet<String>) -> String {
+    let mut carried = toml::Table::new();
+    if let Some(toml::Value::Table(profiles)) = manifest.get("profile") {
+        let mut profiles = profiles.clone();
+        for (_, profile) in profiles.iter_mut() {
+            if let Some(toml::Value::Table(packages)) = profile
+                .as_table_mut()
+                .and_then(|profile| profile.get_mut("package"))
+            {
+                packages.retain(|name, _| !local_names.contains(name));
+            }
+        }
+        carried.insert("profile".into(), toml::Value::Table(profiles));
+    }
+    let is_local = |value: &toml::Value| value.get("path").is_some();
+    if let Some(toml::Value::Table(patches)) = manifest.get("patch") {
+        let mut patches = patches.clone();
+        for (_, source) in patches.iter_mut() {
+            if let Some(entries) = source.as_table_mut() {
+                entries.retain(|_, entry| !is_local(entry));
+            }
+        }
+        patches.retain(|_, source| source.as_table().is_some_and(|entries| !entries.is_empty()));
+        if !patches.is_empty() {
+            carried.insert("patch".into(), toml::Value::Table(patches));
+        }
+    }
+    if let Some(toml::Value::Table(replace)) = manifest.get("replace") {
+        let mut replace = replace.clone();
+        replace.retain(|_, entry| !is_local(entry));
+        if !replace.is_empty() {
+            carried.insert("replace".into(), toml::Value::Table(replace));
+        }
+    }
+    if carried.is_empty() {
+        return String::new();
+    }
+    toml::to_string(&carried).unwrap_or_default()
+}
+
+fn resolver(manifest: &toml::Table) -> String {
+    let explicit = manifest
+        .get("workspace")
+        .and_then(|workspace| workspace.get("resolver"))
+        .or_else(|| {
+            manifest
+                .get("package")
+                .and_then(|package| package.get("resolver"))
+        })
+        .and_then(toml::Value::as_str);
+    if let Some(resolver) = explicit {
+        return resolver.to_string();
+    }
+    let edition = manifest
+        .get("package")
+        .and_then(|package| package.get("edition"))
+        .and_then(toml::Value::as_str);
+    match edition {
+        Some("2024") => "3",
+        Some("2021") => "2",
+        _ => "1",
+    }
+    .to_string()
+}
+
+/// The command that regenerates the layer, written into its header.
+pub fn regenerate_command(out_from_root: &str, selection: &[String]) -> String {
+    let mut command = format!("deps-layer generate --out {out_from_root}");
+    if selection != ["--workspace"] {
+        for arg in selection {
+            command.push(' ');
+            command.push_str(arg);
+        }
+    }
+    command
+}
+
+/// Computes the layer in memory (cargo completes the lock in a scratch folder).
+pub fn generate(options: &Options, out_from_root: &str) -> Result<(Layer, Workspace)> {
+    let workspace = load_workspace(options)?;
+    let lock_path = workspace.root.join("Cargo.lock");
+    let lock = LockFile::read(&lock_path)?;
+    lock.check_git_revisions(&lock_path)?;
+    let units = variant_units(options, &workspace)?;
+    let plan = Plan::new(&workspace.metadata, &workspace.local, &units);
+    let manifest = read_toml(&workspace.root_manifest)?;
+    let local_names: BTreeSet<String> = workspace
+        .metadata
+        .packages
+        .iter()
+        .filter(|package| workspace.local.contains(&package.id))
+        .map(|package| package.name.clone())
+        .collect();
+    let carried = Carried {
+        resolver: resolver(&manifest),
+        tables: carried_tables(&manifest, &local_names),
+        regenerate: regenerate_command(out_from_root, &options.selection),
+    };
+    let mut files = manifest::render(&plan, &carried);
+
+    let removed: BTreeSet<LockKey> = workspace
+        .metadata
+        .packages
+        .iter()
+        .filter(|package| workspace.local.contains(&package.id))
+        .map(|package| {
+            (
+                package.name.clone(),
+                package.version.clone(),
+                package.source.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let scratch = tempfile::tempdir().map_err(|source| Error::Write {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let mut with_lock = files.clone();
+    with_lock.insert("Cargo.lock".into(), lock.without(&removed));
+    write_files(scratch.path(), &with_lock)?;
+    let completed = crate::lock::complete(&options.cargo, scratch.path(), &lock)?;
+    files.insert("Cargo.lock".into(), completed);
+    Ok((Layer { files }, workspace))
+}
+
+pub fn write_files(dir: &Path, files: &BTreeMap<String, String>) -> Result<()> {
+    for (relative, content) in files {
+        let path = dir.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| Error::Write {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        std::fs::write(&path, content).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Replaces `out` with the layer: written beside it, then renamed over it, so a failure leaves the
+/// previous layer untouched.
+pub fn write_layer(layer: &Layer, out: &Path) -> Result<()> {
+    let parent = out
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|source| Error::Write {
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    let staging = tempfile::Builder::new()
+        .prefix(".deps-layer-")
+        .tempdir_in(parent)
+        .map_err(|source| Error::Write {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    let fresh = staging.path().join("layer");
+    write_files(&fresh, &layer.files)?;
+    let previous = staging.path().join("previous");
+    if out.exists() {
+        std::fs::rename(out, &previous).map_err(|source| Error::Write {
+            path: out.to_path_buf(),
+            source,
+        })?;
+    }
+    if let Err(source) = std::fs::rename(&fresh, out) {
+        // Put the previous layer back so nothing is lost.
+        let _ = std::fs::rename(&previous, out);
+        return Err(Error::Write {
+            path: out.to_path_buf(),
+            source,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! What the layer must contain: for each variant, every external unit the real build compiles,
+//! read from cargo's unit graphs, sorted into the part of the synthetic crate that reproduces it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::metadata::Metadata;
+use crate::unit_graph::{Classified, Lto, Side};
+
+pub type Features = BTreeSet<String>;
+/// package id → variant → features.
+pub type Entries = BTreeMap<String, BTreeMap<String, Features>>;
+
+/// The parts of the synthetic crate. Each is a separate package because cargo applies a feature
+/// request `dep/f` to every dependency of a package named `dep`, host and target alike, and
+/// refuses one package depending on another under two names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Part {
+    /// Target-side libraries of `cargo build` (the root package's own dependencies).
+    Normal,
+    /// Host-side libraries (build-dependencies and proc-macros' dependencies): a helper package
+    /// that the root uses as a build-dependency, so all of it compiles for the host.
+    Host,
+    /// What `cargo test` compiles beyond `cargo build`: a helper package used as a
+    /// dev-dependency, so its feature requests count only in test builds.
+    Dev,
+    /// Target-side libraries that cargo embeds as object code and bitcode (LTO with a cdylib or
+    /// staticlib root): a helper library with those crate types.
+    Objects,
+}
+
+impl Part {
+    pub const ALL: [Part; 4] = [Part::Normal, Part::Host, Part::Dev, Part::Objects];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageInfo {
+    pub name: String,
+    pub version: String,
+    pub source: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub variants: Vec<String>,
+    pub packages: BTreeMap<String, PackageInfo>,
+    pub parts: BTreeMap<Part, Entries>,
+    /// The crate types the Objects helper needs (those of the members that cause it).
+    pub object_crate_types: BTreeSet<String>,
+    /// Whether a member has a binary target (mirrored so the layer links like the members do).
+    pub has_bin: bool,
+}
+
+/// The external units of one variant, per command.
+#[derive(Debug, Default)]
+pub struct VariantUnits {
+    pub build: Vec<Classified>,
+    pub test: Vec<Classified>,
+}
+
+type Sided = BTreeMap<(String, Side), Features>;
+
+fn library_features(
+    units: &[Classified],
+    local: &BTreeSet<String>,
+) -> (Sided, BTreeSet<String>, BTreeSet<String>) {
+    let mut features = Sided::new();
+    let mut proc_macros = BTreeSet::new();
+    let mut objects = BTreeSet::new();
+    for classified in units {
+        let unit = &classified.unit;
+        if local.contains(&unit.pkg_id) || !unit.is_library_build() {
+            continue;
+        }
+        features
+            .entry((unit.pkg_id.clone(), classified.side))
+            .or_default()
+            .extend(unit.features.iter().cloned());
+        if unit.is_proc_macro() {
+            proc_macros.insert(unit.pkg_id.clone());
+        }
+        if classified.side == Side::Target && classified.lto == Lto::ObjectAndBitcode {
+            objects.insert(unit.pkg_id.clone());
+        }
+    }
+    (features, proc_macros, objects)
+}
+
+impl Plan {
+    pub fn new(
+        metadata: &Metadata,
+        local: &BTreeSet<String>,
+        units: &BTreeMap<String, VariantUnits>,
+    ) -> Plan {
+        let mut plan = Plan {
+            variants: units.keys().cloned().collect(),
+            ..Plan::default()
+        };
+        for part in Part::ALL {
+            plan.parts.insert(part, Entries::new());
+        }
+        for (variant, variant_units) in units {
+            let (build, _, objects) = library_features(&variant_units.build, local);
+            let (test, proc_macros, test_objects) = library_features(&variant_units.test, local);
+            let mut add = |part: Part, pkg: &str, features: &Features| {
+                plan.parts
+                    .entry(part)
+                    .or_default()
+                    .entry(pkg.to_string())
+                    .or_default()
+                    .insert(variant.clone(), features.clone());
+            };
+            for ((pkg, side), features) in &build {
+                match side {
+                    Side::Target => add(Part::Normal, pkg, features),
+                    Side::Host => add(Part::Host, pkg, features),
+                }
+            }
+            for ((pkg, side), features) in &test {
+                let wanted = *side == Side::Target || proc_macros.contains(pkg);
+                if wanted && build.get(&(pkg.clone(), *side)) != Some(features) {
+                    add(Part::Dev, pkg, features);
+                }
+            }
+            for pkg in objects.iter().chain(&test_objects) {
+                if let Some(features) = build
+                    .get(&(pkg.clone(), Side::Target))
+                    .or_else(|| test.get(&(pkg.clone(), Side::Target)))
+                {
+                    add(Part::Objects, pkg, features);
+                }
+            }
+        }
+        for entries in plan.parts.values() {
+            for pkg in entries.keys() {
+                if let Some(package) = metadata.package(pkg) {
+                    plan.packages.insert(
+                        pkg.clone(),
+                        PackageInfo {
+                            name: package.name.clone(),
+                            version: package.version.clone(),
+                            source: package.source.clone().unwrap_or_default(),
+                        },
+                    );
+                }
+            }
+        }
+        for package in &metadata.packages {
+            if !local.contains(&package.id) {
+                continue;
+            }
+            for target in &package.targets {
+                if target.kind.iter().any(|kind| kind == "bin") {
+                    plan.has_bin = true;
+                }
+                let types = &target.crate_types;
+                if types.iter().any(|t| t == "cdylib" || t == "staticlib") {
+                    // The helper is a dependency of the root, which links only rlibs.
+                    plan.object_crate_types.insert("rlib".to_string());
+                    plan.object_crate_types.extend(
+                        types
+                            .iter()
+                            .filter(|t| *t != "proc-macro" && *t != "bin")
+                            .map(|t| {
+                                if t == "lib" {
+                                    "rlib".to_string()
+                                } else {
+                                    t.clone()
+                                }
+                            }),
+                    );
+                }
+            }
+        }
+        plan
+    }
+}

@@ -1,0 +1,274 @@
+//! cargo's `--unit-graph`: the exact units a command compiles, with their features, without
+//! compiling anything. Which side (host or target) a unit is built for is derived from the edges:
+//! build scripts and proc-macros make everything below them host code.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::cargo::Cargo;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Deserialize)]
+pub struct UnitGraph {
+    pub units: Vec<Unit>,
+    pub roots: Vec<usize>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct Unit {
+    pub pkg_id: String,
+    pub target: UnitTarget,
+    pub profile: UnitProfile,
+    pub mode: String,
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub dependencies: Vec<UnitDep>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct UnitTarget {
+    pub kind: Vec<String>,
+    #[serde(default)]
+    pub crate_types: Vec<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq, Hash)]
+pub struct UnitProfile {
+    pub name: String,
+    pub opt_level: String,
+    pub lto: String,
+    pub debuginfo: Option<u32>,
+    pub debug_assertions: bool,
+    pub overflow_checks: bool,
+    pub panic: String,
+    pub codegen_units: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct UnitDep {
+    pub index: usize,
+}
+
+/// Where a unit's code runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Side {
+    Target,
+    Host,
+}
+
+impl Side {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Side::Target => "target",
+            Side::Host => "host",
+        }
+    }
+}
+
+/// How cargo embeds LTO data in a unit (mirrors cargo's own per-unit computation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Lto {
+    Run,
+    Off,
+    OnlyBitcode,
+    ObjectAndBitcode,
+    OnlyObject,
+}
+
+/// A unit with what was derived from the graph around it.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    pub unit: Unit,
+    pub side: Side,
+    pub lto: Lto,
+}
+
+impl Unit {
+    pub fn is_build_script(&self) -> bool {
+        self.target.kind.iter().any(|kind| kind == "custom-build")
+    }
+
+    pub fn is_proc_macro(&self) -> bool {
+        self.target.kind.iter().any(|kind| kind == "proc-macro")
+    }
+
+    /// A library compiled as a dependency (not a test harness, doc or build script run).
+    pub fn is_library_build(&self) -> bool {
+        (self.mode == "build" || self.mode == "check")
+            && self.target.kind.iter().any(|kind| {
+                matches!(
+                    kind.as_str(),
+                    "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro"
+                )
+            })
+    }
+}
+
+/// The selection and command a unit graph (and later a real build) is taken for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mode {
+    Build,
+    Test,
+}
+
+impl UnitGraph {
+    pub fn load(
+        cargo: &Cargo,
+        dir: &Path,
+        mode: Mode,
+        selection: &[String],
+        features: &[String],
+    ) -> Result<UnitGraph> {
+        let mut args: Vec<String> = match mode {
+            Mode::Build => vec!["build".into()],
+            Mode::Test => vec!["test".into(), "--no-run".into()],
+        };
+        args.extend(["--release", "--locked"].map(String::from));
+        args.extend(selection.iter().cloned());
+        if !features.is_empty() {
+            args.push("--features".into());
+            args.push(features.join(","));
+        }
+        args.extend(["-Z", "unstable-options", "--unit-graph"].map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut command = cargo.command(dir, &args);
+        // The unit graph is only printed by an unstable flag; it reads the graph, builds nothing.
+        command.env("RUSTC_BOOTSTRAP", "1");
+        let output = cargo.output(&mut command, dir, &args)?;
+        serde_json::from_slice(&output.stdout).map_err(|err| Error::Output {
+            command: crate::cargo::display(&args),
+            message: err.to_string(),
+        })
+    }
+
+    /// Each unit with its side and LTO embedding, walking from the roots.
+    pub fn classify(&self) -> Vec<Classified> {
+        let mut sides: Vec<BTreeSet<Side>> = vec![BTreeSet::new(); self.units.len()];
+        let mut stack: Vec<(usize, Side)> = self
+            .roots
+            .iter()
+            .map(|&root| (root, Side::Target))
+            .collect();
+        while let Some((index, side)) = stack.pop() {
+            if !sides[index].insert(side) {
+                continue;
+            }
+            let unit = &self.units[index];
+            for dep in &unit.dependencies {
+                let dep_unit = &self.units[dep.index];
+                let dep_side = if side == Side::Host
+                    || (unit.is_build_script() && unit.mode == "build")
+                    || dep_unit.is_proc_macro()
+                {
+                    Side::Host
+                } else {
+                    Side::Target
+                };
+                stack.push((dep.index, dep_side));
+            }
+        }
+        let lto = self.lto();
+        let mut classified = Vec::new();
+        for (index, unit) in self.units.iter().enumerate() {
+            for &side in &sides[index] {
+                classified.push(Classified {
+                    unit: unit.clone(),
+                    side,
+                    lto: lto.get(&index).copied().unwrap_or(Lto::OnlyObject),
+                });
+            }
+        }
+        classified
+    }
+
+    /// cargo's per-unit LTO decision (cargo/src/cargo/core/compiler/lto.rs), which is not part of
+    /// the unit graph output but changes a unit's hash.
+    fn lto(&self) -> BTreeMap<usize, Lto> {
+        let mut map = BTreeMap::new();
+        for &root in &self.roots {
+            let unit = &self.units[root];
+            let root_lto = match unit.profile.lto.as_str() {
+                "false" => Lto::OnlyObject,
+                "off" => Lto::Off,
+                _ => {
+                    let types = &unit.target.crate_types;
+                    if unit.is_build_script() || unit.is_proc_macro() {
+                        Lto::OnlyObject
+                    } else if needs_object(types) {
+                        lto_when_needs_object(types)
+                    } else {
+                        Lto::OnlyBitcode
+                    }
+                }
+            };
+            self.lto_walk(&mut map, root, root_lto);
+        }
+        map
+    }
+
+    fn lto_walk(&self, map: &mut BTreeMap<usize, Lto>, index: usize, parent: Lto) {
+        let unit = &self.units[index];
+        let types: Vec<String> = match unit.mode.as_str() {
+            "test" | "bench" | "doctest" => vec!["bin".into()],
+            _ => unit.target.crate_types.clone(),
+        };
+        let all_lto = types.iter().all(|t| can_lto(t));
+        let lto = if unit.is_build_script() || unit.is_proc_macro() {
+            Lto::OnlyObject
+        } else if all_lto {
+            match unit.profile.lto.as_str() {
+                "off" => Lto::Off,
+                "false" => Lto::OnlyObject,
+                _ => Lto::Run,
+            }
+        } else {
+            match (parent, needs_object(&types)) {
+                (Lto::Run, false) => Lto::OnlyBitcode,
+                (Lto::Run, true) | (Lto::OnlyBitcode, true) => lto_when_needs_object(&types),
+                (Lto::Off, _) => Lto::Off,
+                _ => parent,
+            }
+        };
+        let merged = match map.get(&index) {
+            None => lto,
+            Some(&previous) => {
+                let merged = match (lto, previous) {
+                    (a, b) if a == b => a,
+                    (Lto::Run, _) | (_, Lto::Run) => Lto::Run,
+                    (Lto::Off, _) | (_, Lto::Off) => Lto::Off,
+                    _ => Lto::ObjectAndBitcode,
+                };
+                if merged == previous {
+                    return;
+                }
+                merged
+            }
+        };
+        map.insert(index, merged);
+        for dep in &unit.dependencies {
+            self.lto_walk(map, dep.index, merged);
+        }
+    }
+}
+
+fn can_lto(crate_type: &str) -> bool {
+    matches!(crate_type, "bin" | "staticlib" | "cdylib")
+}
+
+fn needs_object(types: &[String]) -> bool {
+    types
+        .iter()
+        .any(|t| can_lto(t) || matches!(t.as_str(), "dylib" | "cdylib"))
+}
+
+fn lto_when_needs_object(types: &[String]) -> Lto {
+    if types.iter().all(|t| t == "dylib") {
+        Lto::OnlyObject
+    } else {
+        Lto::ObjectAndBitcode
+    }
+}
