@@ -116,8 +116,13 @@ fn part_dependencies(
         .iter()
         .map(|variant| (variant.clone(), BTreeSet::new()))
         .collect();
-    for (pkg, per_variant) in entries {
-        let (Some(info), Some(key)) = (packages.get(pkg), keys.get(pkg)) else {
+    let mut sorted: Vec<(&String, &String, &BTreeMap<String, Features>)> = entries
+        .iter()
+        .filter_map(|(pkg, per_variant)| keys.get(pkg).map(|key| (key, pkg, per_variant)))
+        .collect();
+    sorted.sort();
+    for (key, pkg, per_variant) in sorted {
+        let Some(info) = packages.get(pkg) else {
             continue;
         };
         let mut common: Option<Features> = None;
