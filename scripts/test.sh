@@ -4,3 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo test --workspace --locked
+
+# nix/: parse, format, lint, nix/lib unit tests, flake evaluation where the harness exists
+nix/tests/run.sh

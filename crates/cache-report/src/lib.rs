@@ -18,4 +18,4 @@ pub use error::{Error, ParseError};
 pub use nix::Nix;
 pub use plan::{Group, Member, flake_groups, installables_group};
 pub use render::render_markdown;
-pub use report::{GroupReport, Layer, LayerStatus, Report, report_group};
+pub use report::{GroupReport, Output, OutputStatus, Report, report_group};

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::report::{GroupReport, LayerStatus, Report};
+use crate::report::{GroupReport, OutputStatus, Report};
 use crate::size::render_size;
 
 pub fn render_markdown(report: &Report) -> String {
@@ -15,25 +15,22 @@ pub fn render_markdown(report: &Report) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| group | dependency layers | to build | to fetch | download | unpacked |"
+        "| group | dependency layers | not in the cache | to build | to fetch | download | unpacked |"
     );
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|");
     for group in &report.groups {
-        let layers = if group.layers.is_empty() {
-            "-".to_string()
-        } else {
+        let layers = or_dash(
             group
-                .layers
-                .iter()
-                .map(|layer| format!("{} {}", layer.name, status_word(layer.status)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+                .layers()
+                .map(|layer| format!("{} {}", layer.name, status_word(layer.status))),
+        );
+        let missing = or_dash(group.missing().map(|output| output.name.clone()));
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             group.name,
             layers,
+            missing,
             group.built.len(),
             group.fetched.len(),
             optional_size(group.download_total()),
@@ -86,13 +83,22 @@ fn render_details(out: &mut String, group: &GroupReport) {
     }
 }
 
-fn status_word(status: LayerStatus) -> &'static str {
+fn or_dash(items: impl Iterator<Item = String>) -> String {
+    let joined = items.collect::<Vec<_>>().join(", ");
+    if joined.is_empty() {
+        "-".to_string()
+    } else {
+        joined
+    }
+}
+
+fn status_word(status: OutputStatus) -> &'static str {
     match status {
-        LayerStatus::Present => "hit (local)",
-        LayerStatus::Fetched => "hit (fetched)",
-        LayerStatus::Built => "miss (built)",
-        LayerStatus::Untrusted => "miss (untrusted signature: built)",
-        LayerStatus::Unknown => "miss (no way to get it)",
+        OutputStatus::Present => "hit (local)",
+        OutputStatus::Fetched => "hit (fetched)",
+        OutputStatus::Built => "miss (built)",
+        OutputStatus::Untrusted => "miss (untrusted signature: built)",
+        OutputStatus::Unknown => "miss (no way to get it)",
     }
 }
 

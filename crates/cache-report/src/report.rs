@@ -1,5 +1,5 @@
 //! The report: per group, what Nix would build, what it would fetch and at what size, and
-//! whether each dependency layer is a cache hit.
+//! for each output asked for (dependency layers among them) whether the cache has it.
 
 use std::collections::BTreeSet;
 
@@ -13,7 +13,7 @@ use crate::plan::{Group, Member};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum LayerStatus {
+pub enum OutputStatus {
     /// Already in the local store: nothing to do.
     Present,
     /// A substituter has it: a cache hit.
@@ -26,19 +26,22 @@ pub enum LayerStatus {
     Unknown,
 }
 
-impl LayerStatus {
+impl OutputStatus {
     pub fn is_hit(self) -> bool {
         matches!(self, Self::Present | Self::Fetched)
     }
 }
 
+/// One installable of the group and what getting it takes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Layer {
+pub struct Output {
     pub name: String,
     pub installable: String,
+    /// A dependency layer (`deps-common`, `deps-<v>`, or `--layer`).
+    pub layer: bool,
     pub drv_path: Option<String>,
     pub out_paths: Vec<String>,
-    pub status: LayerStatus,
+    pub status: OutputStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,7 +58,7 @@ pub struct FetchedPath {
 pub struct GroupReport {
     pub name: String,
     pub installables: Vec<String>,
-    pub layers: Vec<Layer>,
+    pub outputs: Vec<Output>,
     /// `.drv` paths that would be built, in the order Nix printed them.
     pub built: Vec<String>,
     pub fetched: Vec<FetchedPath>,
@@ -72,26 +75,26 @@ pub struct Report {
     pub groups: Vec<GroupReport>,
 }
 
-pub fn layer_status(
+pub fn output_status(
     plan: &DryRunPlan,
     derived: &Derived,
     untrusted: &BTreeSet<String>,
-) -> LayerStatus {
+) -> OutputStatus {
     let listed = |list: &[String]| derived.out_paths.iter().any(|out| list.contains(out));
     if derived
         .drv_path
         .as_ref()
         .is_some_and(|drv| plan.will_build.contains(drv))
     {
-        LayerStatus::Built
+        OutputStatus::Built
     } else if derived.out_paths.iter().any(|out| untrusted.contains(out)) {
-        LayerStatus::Untrusted
+        OutputStatus::Untrusted
     } else if listed(&plan.will_fetch) {
-        LayerStatus::Fetched
+        OutputStatus::Fetched
     } else if listed(&plan.unknown) {
-        LayerStatus::Unknown
+        OutputStatus::Unknown
     } else {
-        LayerStatus::Present
+        OutputStatus::Present
     }
 }
 
@@ -124,17 +127,17 @@ pub fn report_group(nix: &Nix, group: &Group, cache: Option<&str>) -> Result<Gro
         }
         None => Default::default(),
     };
-    let layers = group
+    let outputs = group
         .members
         .iter()
         .zip(&derived)
-        .filter(|(member, _)| member.is_layer)
-        .map(|(member, derived): (&Member, &Derived)| Layer {
+        .map(|(member, derived): (&Member, &Derived)| Output {
             name: member.label.clone(),
             installable: member.installable.clone(),
+            layer: member.is_layer,
             drv_path: derived.drv_path.clone(),
             out_paths: derived.out_paths.clone(),
-            status: layer_status(&plan, derived, &untrusted),
+            status: output_status(&plan, derived, &untrusted),
         })
         .collect();
     let fetched = plan
@@ -153,7 +156,7 @@ pub fn report_group(nix: &Nix, group: &Group, cache: Option<&str>) -> Result<Gro
     Ok(GroupReport {
         name: group.name.clone(),
         installables,
-        layers,
+        outputs,
         built: plan.will_build,
         fetched,
         unknown: plan.unknown,
@@ -163,6 +166,15 @@ pub fn report_group(nix: &Nix, group: &Group, cache: Option<&str>) -> Result<Gro
 }
 
 impl GroupReport {
+    pub fn layers(&self) -> impl Iterator<Item = &Output> {
+        self.outputs.iter().filter(|output| output.layer)
+    }
+
+    /// Outputs the cache cannot serve: Nix would build them.
+    pub fn missing(&self) -> impl Iterator<Item = &Output> {
+        self.outputs.iter().filter(|output| !output.status.is_hit())
+    }
+
     /// The exact download total when the cache gave every size, else Nix's rounded total.
     pub fn download_total(&self) -> Option<u64> {
         self.fetched

@@ -226,10 +226,15 @@ fn group<'a>(report: &'a Value, name: &str) -> &'a Value {
 }
 
 fn layer_statuses(group: &Value) -> BTreeMap<String, String> {
-    group["layers"]
+    statuses(group, true)
+}
+
+fn statuses(group: &Value, layers_only: bool) -> BTreeMap<String, String> {
+    group["outputs"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|output| !layers_only || output["layer"] == true)
         .map(|layer| {
             (
                 layer["name"].as_str().unwrap().to_string(),
@@ -303,6 +308,9 @@ fn cached_layers_are_fetched_with_their_sizes_and_the_rest_is_built() {
             ("deps-cpu".to_string(), "fetched".to_string()),
         ])
     );
+    let outputs = statuses(cpu, false);
+    assert_eq!(outputs["cpu"], "fetched");
+    assert_eq!(outputs["image-cpu"], "built");
     assert_eq!(names_of(&strings(&cpu["built"])), ["image-cpu"]);
     let fetched: Vec<&Value> = cpu["fetched"].as_array().unwrap().iter().collect();
     let fetched_paths: Vec<String> = fetched
@@ -373,11 +381,15 @@ fn cached_layers_are_fetched_with_their_sizes_and_the_rest_is_built() {
         format!("earlier steps' summary\n{table}")
     );
     assert!(
-        table.contains("| cpu | deps-common hit (fetched), deps-cpu hit (fetched) | 1 | 3 |"),
+        table.contains(
+            "| cpu | deps-common hit (fetched), deps-cpu hit (fetched) | image-cpu | 1 | 3 |"
+        ),
         "{table}"
     );
     assert!(
-        table.contains("| cuda | deps-common hit (fetched), deps-cuda miss (built) | 3 | 1 |"),
+        table.contains(
+            "| cuda | deps-common hit (fetched), deps-cuda miss (built) | deps-cuda, cuda, image-cuda | 3 | 1 |"
+        ),
         "{table}"
     );
 }

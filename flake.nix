@@ -1,0 +1,73 @@
+{
+  description = "knn-server: exact k-NN vector search in cpu, cuda, rocm and vulkan variants, with a generated dependency layer per variant";
+
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixpkgs-unstable";
+    crane.url = "github:ipetkov/crane";
+    rust-overlay = {
+      url = "github:oxalica/rust-overlay";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+    flake-utils.url = "github:numtide/flake-utils";
+    # For the naersk comparison build of the cpu variant.
+    naersk = {
+      url = "github:nix-community/naersk";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+    advisory-db = {
+      url = "github:rustsec/advisory-db";
+      flake = false;
+    };
+  };
+
+  outputs = {
+    nixpkgs,
+    crane,
+    rust-overlay,
+    flake-utils,
+    advisory-db,
+    ...
+  }: let
+    nixLib = import ./nix/lib;
+    plan = nixLib.plan {
+      cargoToml = builtins.readFile ./Cargo.toml;
+      nixVariants = import ./nix/variants.nix;
+      payload = "knn-server";
+    };
+
+    outputsFor = system: pkgs: pkgsWithConfig:
+      import ./nix/outputs.nix {
+        inherit (nixpkgs) lib;
+        inherit system pkgs pkgsWithConfig crane plan advisory-db;
+      };
+  in
+    flake-utils.lib.eachSystem plan.systems (system: let
+      importNixpkgs = config:
+        import nixpkgs {
+          inherit system config;
+          overlays = [rust-overlay.overlays.default];
+        };
+      pkgs = importNixpkgs {};
+      out = outputsFor system pkgs importNixpkgs;
+    in {
+      inherit (out) packages checks devShells apps;
+      formatter = pkgs.alejandra;
+    })
+    // {
+      # The packages (not the images) for a nixpkgs of your own: its config and overlays apply.
+      overlays.default = nixpkgs.lib.composeManyExtensions [
+        rust-overlay.overlays.default
+        (final: _prev: let
+          out = outputsFor final.stdenv.hostPlatform.system final (config:
+            import final.path {
+              inherit (final.stdenv.hostPlatform) system;
+              config = final.config // config;
+              overlays = [rust-overlay.overlays.default];
+            });
+        in {
+          knn-server = out.packages.default;
+          knn-server-variants = removeAttrs out.packages ["default"];
+        })
+      ];
+    };
+}

@@ -1,0 +1,56 @@
+# A variant's OCI image, streamed by dockerTools.streamLayeredImage (no image tarball in the store:
+# `./result | docker load`). Popularity layering puts glibc, CA certs and GPU runtime libraries in
+# layers of their own, so a new build of the service replaces one small layer.
+# Holds the service, CA certs and only the runtime libraries the variant dlopens; the GPU driver
+# itself comes from the host through the container toolkit (NVIDIA) or device nodes (ROCm).
+#   nix build .#image-cpu && ./result | docker load
+{
+  lib,
+  dockerTools,
+  cacert,
+  package,
+  # from nix/lib: image settings and the variant's plan
+  imagePlan,
+  variant,
+  system,
+  runtimeLibraries ? [],
+  vulkanDrivers ? [],
+}: let
+  env = imagePlan.env {
+    inherit (variant) accelerator;
+    inherit system;
+    libraryDirs = map (p: "${lib.getLib p}/lib") runtimeLibraries;
+    icdDirs = map (p: "${p}/share/vulkan/icd.d") vulkanDrivers;
+    caBundle = "${cacert}/etc/ssl/certs/ca-bundle.crt";
+  };
+in
+  dockerTools.streamLayeredImage {
+    name = package.meta.mainProgram;
+    tag = variant.name;
+    inherit (imagePlan) created;
+    contents = [cacert];
+    # Files the service user needs; ownership is set in fakeRootCommands, which runs under fakeroot.
+    extraCommands = ''
+      mkdir -p etc tmp .${imagePlan.dataDir}
+      cat > etc/passwd <<'END'
+      ${imagePlan.passwd}END
+      cat > etc/group <<'END'
+      ${imagePlan.group}END
+    '';
+    fakeRootCommands = ''
+      chown ${toString imagePlan.uid}:${toString imagePlan.gid} .${imagePlan.dataDir}
+      chmod 0700 .${imagePlan.dataDir}
+      chmod 1777 tmp
+    '';
+    config =
+      imagePlan.config
+      // {
+        Entrypoint = [(lib.getExe package)];
+        Env = env;
+        Labels = {
+          "org.opencontainers.image.title" = package.pname;
+          "org.opencontainers.image.version" = package.version;
+          "org.opencontainers.image.description" = "knn-server, ${variant.name} variant";
+        };
+      };
+  }

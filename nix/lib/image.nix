@@ -1,0 +1,99 @@
+# What goes into a variant's OCI image config, as data: user, port, volume, environment. Store
+# paths come in as arguments, so this stays pure and testable.
+let
+  inherit (builtins) concatStringsSep filter;
+
+  joinPath = dirs: concatStringsSep ":" (filter (d: d != "") dirs);
+in rec {
+  port = 8080;
+  dataDir = "/data";
+  uid = 1000;
+  gid = 1000;
+  user = "knn";
+  # Images are reproducible: a fixed creation date, not the build time.
+  created = "1970-01-01T00:00:01Z";
+
+  # Where the NVIDIA container toolkit (legacy hook or CDI) mounts the driver's libraries into a
+  # container: Debian/Ubuntu's multiarch dir, RHEL's lib64, or the bare /usr/lib. Nix's glibc
+  # ignores /etc/ld.so.cache, so the dynamic loader only finds them through LD_LIBRARY_PATH.
+  driverLibraryDirs = system:
+    {
+      x86_64-linux = ["/usr/lib/x86_64-linux-gnu" "/usr/lib64" "/usr/lib"];
+      aarch64-linux = ["/usr/lib/aarch64-linux-gnu" "/usr/lib64" "/usr/lib"];
+    }
+    .${system}
+    or ["/usr/lib64" "/usr/lib"];
+
+  # NVIDIA_DRIVER_CAPABILITIES: compute for CUDA; Vulkan also needs `graphics`, without which the
+  # toolkit does not inject NVIDIA's Vulkan ICD.
+  nvidiaCapabilities = accelerator:
+    if accelerator == "vulkan"
+    then "compute,graphics,utility"
+    else "compute,utility";
+
+  # The image's environment as "KEY=value" strings.
+  #   accelerator: null | "nvidia" | "rocm" | "vulkan"
+  #   libraryDirs: the lib/ dirs of the runtime libraries the variant dlopens
+  #   icdDirs:     share/vulkan/icd.d dirs of the Vulkan drivers shipped in the image
+  #   caBundle:    path of the CA bundle
+  env = {
+    accelerator,
+    system,
+    libraryDirs ? [],
+    icdDirs ? [],
+    caBundle,
+  }: let
+    reachesNvidia = accelerator == "nvidia" || accelerator == "vulkan";
+    ldPath = joinPath (libraryDirs
+      ++ (
+        if reachesNvidia
+        then driverLibraryDirs system
+        else []
+      ));
+  in
+    [
+      "SSL_CERT_FILE=${caBundle}"
+    ]
+    ++ (
+      if ldPath != ""
+      then ["LD_LIBRARY_PATH=${ldPath}"]
+      else []
+    )
+    ++ (
+      if reachesNvidia
+      then [
+        "NVIDIA_VISIBLE_DEVICES=all"
+        "NVIDIA_DRIVER_CAPABILITIES=${nvidiaCapabilities accelerator}"
+      ]
+      else []
+    )
+    ++ (
+      if accelerator == "vulkan"
+      then [
+        # Added to (not replacing) the loader's search, so the toolkit-injected NVIDIA ICD in
+        # /etc/vulkan/icd.d or /usr/share/vulkan/icd.d is still found.
+        "VK_ADD_DRIVER_FILES=${joinPath icdDirs}"
+        "XDG_DATA_DIRS=/usr/local/share:/usr/share"
+      ]
+      else []
+    );
+
+  # The OCI config besides Env and Entrypoint.
+  config = {
+    User = "${toString uid}:${toString gid}";
+    ExposedPorts = {"${toString port}/tcp" = {};};
+    Volumes = {${dataDir} = {};};
+    WorkingDir = dataDir;
+    Cmd = ["serve" "--listen" "0.0.0.0:${toString port}" "--data-dir" dataDir];
+  };
+
+  # /etc/passwd and /etc/group lines for the service user (and root, which tools expect).
+  passwd = ''
+    root:x:0:0:root:/root:/noshell
+    ${user}:x:${toString uid}:${toString gid}:knn-server:${dataDir}:/noshell
+  '';
+  group = ''
+    root:x:0:
+    ${user}:x:${toString gid}:
+  '';
+}

@@ -1,0 +1,154 @@
+# One system's packages, checks, dev shells and apps: the plan from nix/lib mapped onto the files
+# of this directory. Called by flake.nix (and by overlays.default with the caller's nixpkgs).
+{
+  # nixpkgs' lib, separate from pkgs so that listing outputs never instantiates nixpkgs
+  lib,
+  # nixpkgs with rust-overlay applied
+  pkgs,
+  # nixpkgs with a variant's config (cudaSupport, ...); runtime libraries come from it
+  pkgsWithConfig,
+  crane,
+  plan,
+  system,
+  advisory-db,
+}: let
+  nixLib = import ./lib;
+
+  craneLib = (crane.mkLib pkgs).overrideToolchain (p: p.callPackage ./toolchain.nix {});
+  toolchain = pkgs.callPackage ./toolchain.nix {};
+
+  layerSrc = ./deps;
+  cargoVendorDir = pkgs.callPackage ./vendor.nix {inherit craneLib;};
+  src = pkgs.callPackage ./source.nix {inherit craneLib;};
+  srcWithNix = pkgs.callPackage ./source.nix {
+    inherit craneLib;
+    extraFiles = [./deps ./deny.toml];
+  };
+
+  # Shared by every cargo derivation of every variant: the same vendor dir, the same environment.
+  commonArgs = {
+    inherit cargoVendorDir;
+    strictDeps = true;
+    # cc-wrapper seeds -frandom-seed from the output path; a fixed seed keeps C objects built by
+    # build scripts identical between the layer and the real build.
+    env.NIX_OUTPATH_USED_AS_RANDOM_SEED = "knnlayer00";
+  };
+
+  names = plan.namesOn system;
+  variantOf = name: plan.variants.${name};
+
+  # The variant's own arguments on top: package name and cargo flags.
+  variantArgs = name: let
+    v = variantOf name;
+  in
+    commonArgs
+    // {
+      inherit (v) pname cargoExtraArgs;
+      version = (builtins.fromTOML (builtins.readFile ../Cargo.toml)).workspace.package.version or "0.0.0";
+    };
+
+  deps-common = pkgs.callPackage ./deps.nix {inherit craneLib commonArgs layerSrc;};
+
+  layerOf = name: let
+    v = variantOf name;
+  in
+    if v.layer == "deps-common"
+    then deps-common
+    else
+      pkgs.callPackage ./deps.nix {
+        inherit craneLib commonArgs layerSrc;
+        variant = v;
+        common = deps-common;
+      };
+  layers = lib.genAttrs names layerOf;
+
+  packageOf = name:
+    pkgs.callPackage ./package.nix {
+      inherit craneLib src;
+      variantArgs = variantArgs name;
+      layer = layers.${name};
+      inherit (variantOf name) driverRunpath;
+    };
+  packages = lib.genAttrs names packageOf;
+
+  defaultName = plan.defaultVariant system;
+  workspace = packages.${defaultName};
+
+  # Runtime libraries come from nixpkgs configured for the variant (CUDA licences, GPU targets).
+  variantPkgs = name: let
+    cfg = (variantOf name).nixpkgsConfig;
+  in
+    if cfg == null
+    then pkgs
+    else pkgsWithConfig cfg;
+  pick = name: paths: map (path: lib.getAttrFromPath path (variantPkgs name)) paths;
+
+  imageOf = name:
+    pkgs.callPackage ./image.nix {
+      package = packages.${name};
+      imagePlan = nixLib.image;
+      variant = variantOf name;
+      inherit system;
+      runtimeLibraries = pick name (variantOf name).runtimeLibraries;
+      vulkanDrivers = pick name (variantOf name).vulkanDrivers;
+    };
+
+  checkSet = pkgs.callPackage ./checks.nix {
+    inherit craneLib commonArgs src srcWithNix advisory-db workspace;
+  };
+  variantChecks = name:
+    checkSet.forVariant {
+      variantArgs = variantArgs name;
+      layer = layers.${name};
+    };
+
+  checks =
+    {inherit (checkSet) fmt audit deny deps-layer-check;}
+    // lib.foldl' (acc: name: let
+      c = variantChecks name;
+    in
+      acc
+      // {
+        "package-${name}" = packages.${name};
+        "clippy-${name}" = c.clippy;
+        "nextest-${name}" = c.nextest;
+      }) {}
+    names;
+
+  shellOf = name:
+    pkgs.callPackage ./shells.nix {
+      inherit craneLib workspace;
+      variant = variantOf name;
+      runtimeLibraries = pick name (variantOf name).runtimeLibraries;
+      vulkanDrivers = pick name (variantOf name).vulkanDrivers;
+    };
+
+  depsLayerApp = pkgs.callPackage ./deps-layer-app.nix {inherit toolchain workspace;};
+in {
+  packages =
+    {
+      default = workspace;
+      inherit deps-common;
+    }
+    // packages
+    // lib.mapAttrs' (name: layer: lib.nameValuePair "deps-${name}" layer) layers
+    // lib.optionalAttrs (nixLib.isLinux system) (lib.mapAttrs' (name: _: lib.nameValuePair "image-${name}" (imageOf name)) packages);
+
+  inherit checks;
+
+  devShells =
+    {
+      default = pkgs.callPackage ./shells.nix {
+        inherit craneLib workspace;
+        # The default variant's checks and the global lints: their tools land in the shell.
+        checks = lib.filterAttrs (name: _: !(lib.hasPrefix "package-" name) && (lib.hasSuffix "-${defaultName}" name || !(lib.hasInfix "-" name))) checks;
+      };
+    }
+    // lib.genAttrs names shellOf;
+
+  apps.deps-layer = {
+    type = "app";
+    program = lib.getExe' depsLayerApp "deps-layer";
+    meta.description = "Generate, check or verify the dependency layer in nix/deps";
+  };
+}

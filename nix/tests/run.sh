@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The Nix part of scripts/test.sh: parse every .nix file, check formatting (alejandra) and dead
+# code (deadnix), run the nix/lib unit tests, and the flake evaluation tests where a Nix with
+# nixpkgs (or the nix-eval harness) is available.
+# Needs nix-instantiate (any Nix >= 2.8), alejandra and deadnix on PATH (.ci/run installs them).
+# Nothing is written to /nix: evaluation uses a dummy store and temporary state directories.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+mkdir -p "$scratch/conf"
+: >"$scratch/conf/nix.conf"
+nix_instantiate() {
+  NIX_STATE_DIR="$scratch/state" NIX_LOG_DIR="$scratch/log" NIX_CONF_DIR="$scratch/conf" \
+    NIX_USER_CONF_FILES="$scratch/conf/nix.conf" XDG_CACHE_HOME="$scratch/cache" \
+    nix-instantiate --store dummy:// "$@"
+}
+
+mapfile -t nix_files < <(find . \( -name .git -o -name target -o -name 'result*' \) -prune -o -name '*.nix' -type f -print | sort)
+
+echo "== nix: parse ${#nix_files[@]} files"
+for f in "${nix_files[@]}"; do
+  nix_instantiate --parse "$f" >/dev/null || {
+    echo "nix: cannot parse $f" >&2
+    exit 1
+  }
+done
+
+echo "== nix: alejandra --check"
+alejandra --check .
+
+echo "== nix: deadnix"
+deadnix --fail "${nix_files[@]}"
+
+echo "== nix: nix/lib unit tests"
+nix_instantiate --eval --strict nix/tests/lib.nix
