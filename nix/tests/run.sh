@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # The Nix part of scripts/test.sh: parse every .nix file, check formatting (alejandra) and dead
-# code (deadnix), run the nix/lib unit tests, and the flake evaluation tests where a Nix with
-# nixpkgs (or the nix-eval harness) is available.
+# code (deadnix), and run the nix/lib unit tests.
 # Needs nix-instantiate (any Nix >= 2.8), alejandra and deadnix on PATH (.ci/run installs them).
 # Nothing is written to /nix: evaluation uses a dummy store and temporary state directories.
 set -euo pipefail
