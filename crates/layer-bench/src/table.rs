@@ -33,7 +33,7 @@ fn seconds(d: Duration) -> String {
 pub fn render_build_table(rows: &[BuildRow], cold: Option<Duration>) -> String {
     let mut out = String::new();
     out.push_str(
-        "| strategy | layer build (s) | final build (s) | layer + final (s) | external units recompiled in final build | external units reused | final / cold | note |\n",
+        "| strategy | layer build (s) | final build (s) | layer + final (s) | external units recompiled in final build | external units fresh in final build | final / cold | note |\n",
     );
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---|\n");
     for row in rows {

@@ -166,6 +166,84 @@ impl Workspace {
     }
 }
 
+#[derive(Deserialize)]
+struct FullMetadata {
+    workspace_members: Vec<String>,
+    packages: Vec<FullPackage>,
+}
+
+#[derive(Deserialize)]
+struct FullPackage {
+    id: String,
+    source: Option<String>,
+    manifest_path: PathBuf,
+}
+
+/// Dirs (relative to `root`) of the local crates in the resolved graph that are not members: path
+/// dependencies and `[patch]`es outside `members`.
+pub fn parse_local_non_members(
+    json: &str,
+    root: &Path,
+    manifest_path: &Path,
+) -> Result<Vec<PathBuf>, BenchError> {
+    let metadata: FullMetadata =
+        serde_json::from_str(json).map_err(|source| BenchError::Metadata {
+            path: manifest_path.to_path_buf(),
+            source,
+        })?;
+    let mut dirs: Vec<PathBuf> = metadata
+        .packages
+        .iter()
+        .filter(|p| p.source.is_none() && !metadata.workspace_members.contains(&p.id))
+        .filter_map(|p| {
+            p.manifest_path
+                .parent()?
+                .strip_prefix(root)
+                .ok()
+                .map(Path::to_path_buf)
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    Ok(dirs)
+}
+
+pub fn local_non_member_dirs(root: &Path) -> Result<Vec<PathBuf>, BenchError> {
+    let manifest_path = root.join("Cargo.toml");
+    let command = format!(
+        "cargo metadata --format-version 1 --locked --offline --manifest-path {}",
+        manifest_path.display()
+    );
+    let output = Command::new("cargo")
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--offline",
+            "--manifest-path",
+        ])
+        .arg(&manifest_path)
+        .output()
+        .map_err(|source| BenchError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(BenchError::CommandFailed {
+            command,
+            dir: root.to_path_buf(),
+            status: output.status.to_string(),
+            tail: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    parse_local_non_members(
+        &String::from_utf8_lossy(&output.stdout),
+        root,
+        &manifest_path,
+    )
+}
+
 /// Names of the root manifest's `[workspace.dependencies]` that are not local paths: the list a
 /// hand-kept dummy crate copies. Path entries are the workspace's own crates, which a Docker deps
 /// stage does not have.
@@ -231,6 +309,17 @@ mod tests {
         );
         let ws = parse_metadata(&json, Path::new("/w/Cargo.toml")).unwrap();
         assert!(ws.variant_features("default").unwrap().is_empty());
+    }
+
+    #[test]
+    fn local_non_members_are_path_packages_outside_the_members() {
+        let json = r#"{"workspace_members":["path+file:///w/a#0.1.0"],"packages":[
+          {"id":"path+file:///w/a#0.1.0","source":null,"manifest_path":"/w/a/Cargo.toml"},
+          {"id":"path+file:///w/local/util#0.1.0","source":null,"manifest_path":"/w/local/util/Cargo.toml"},
+          {"id":"registry+x#serde@1.0.0","source":"registry+x","manifest_path":"/r/serde/Cargo.toml"}]}"#;
+        let dirs =
+            parse_local_non_members(json, Path::new("/w"), Path::new("/w/Cargo.toml")).unwrap();
+        assert_eq!(dirs, [PathBuf::from("local/util")]);
     }
 
     #[test]

@@ -4,22 +4,34 @@
 use std::path::Path;
 
 use crate::error::BenchError;
+use crate::fsutil;
 use crate::process::{self, Step};
+use crate::workspace;
 
 use super::Tools;
 
 pub const RECIPE: &str = "recipe.json";
+/// Local crates the recipe leaves out but the cook needs (path dependencies and `[patch]`es
+/// outside the members), kept next to the recipe: a Dockerfile using cargo-chef has to copy them
+/// into the cook stage by hand.
+pub const LOCAL_CRATES: &str = "local-crates";
 
-fn chef(tools: &Tools) -> Result<String, BenchError> {
-    tools
-        .cargo_chef
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .ok_or_else(|| {
-            BenchError::Invalid(
-                "cargo-chef is needed for this strategy but was not installed".into(),
-            )
-        })
+/// `cargo chef …` with the installed binary's dir first on `PATH`: cargo-chef must be started by
+/// cargo, which tells it (through `CARGO`) which toolchain to use.
+fn chef_step(tools: &Tools, args: &[&str], dir: &Path) -> Result<Step, BenchError> {
+    let binary = tools.cargo_chef.as_ref().ok_or_else(|| {
+        BenchError::Invalid("cargo-chef is needed for this strategy but was not installed".into())
+    })?;
+    let bin_dir = binary.parent().unwrap_or(Path::new("."));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![bin_dir.to_path_buf()];
+    dirs.extend(std::env::split_paths(&path));
+    let joined = std::env::join_paths(dirs).map_err(|e| {
+        BenchError::Invalid(format!("cannot put {} on PATH: {e}", bin_dir.display()))
+    })?;
+    let mut chef_args = vec!["chef"];
+    chef_args.extend_from_slice(args);
+    Ok(Step::new(&tools.cargo, &chef_args, dir).env("PATH", joined.to_string_lossy().into_owned()))
 }
 
 pub fn prepare(
@@ -34,12 +46,13 @@ pub fn prepare(
             source,
         })?;
     }
-    let step = Step::new(
-        &chef(tools)?,
-        &["chef", "prepare", "--recipe-path"],
-        workspace_root,
-    )
-    .arg(recipe.display().to_string());
+    let local = recipe.with_file_name(LOCAL_CRATES);
+    fsutil::remove_dir_if_present(&local)?;
+    for relative in workspace::local_non_member_dirs(workspace_root)? {
+        fsutil::copy_workspace(&workspace_root.join(&relative), &local.join(&relative))?;
+    }
+    let step = chef_step(tools, &["prepare", "--recipe-path"], workspace_root)?
+        .arg(recipe.display().to_string());
     process::run(&step, log).map(|_| ())
 }
 
@@ -51,10 +64,13 @@ pub fn cook_steps(
     cook_dir: &Path,
     features: &[String],
 ) -> Result<Vec<Step>, BenchError> {
-    let step = Step::new(
-        &chef(tools)?,
+    let local = recipe.with_file_name(LOCAL_CRATES);
+    if local.is_dir() {
+        fsutil::copy_workspace(&local, cook_dir)?;
+    }
+    let step = chef_step(
+        tools,
         &[
-            "chef",
             "cook",
             "--release",
             "--locked",
@@ -63,7 +79,7 @@ pub fn cook_steps(
             "--recipe-path",
         ],
         cook_dir,
-    )
+    )?
     .arg(recipe.display().to_string())
     .args(super::feature_args(features));
     Ok(vec![step])

@@ -5,32 +5,51 @@ use std::path::Path;
 
 use crate::error::BenchError;
 use crate::fsutil;
+use crate::keys;
 use crate::process::{self, Step};
 
 use super::Tools;
 
+/// Runs `deps-layer generate` for the workspace at `workspace_root`; `out: None` writes the
+/// default `nix/deps` inside it, which is also what the header of the generated files names.
 pub fn generate(
     tools: &Tools,
     workspace_root: &Path,
-    out: &Path,
+    out: Option<&Path>,
     log: &Path,
 ) -> Result<(), BenchError> {
-    fsutil::remove_dir_if_present(out)?;
-    if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| BenchError::Io {
-            path: parent.to_path_buf(),
-            source,
-        })?;
-    }
-    let step = Step::new(
+    let mut step = Step::new(
         &tools.deps_layer.display().to_string(),
-        &["generate", "--manifest-path"],
+        &["generate", "--offline", "--manifest-path"],
         workspace_root,
     )
-    .arg(workspace_root.join("Cargo.toml").display().to_string())
-    .arg("--out")
-    .arg(out.display().to_string());
+    .arg(workspace_root.join("Cargo.toml").display().to_string());
+    if let Some(out) = out {
+        fsutil::remove_dir_if_present(out)?;
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| BenchError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        step = step.arg("--out").arg(out.display().to_string());
+    }
     process::run(&step, log).map(|_| ())
+}
+
+/// Key of ours: the hash of `nix/deps` as generated for a copy of the workspace. The copy keeps the
+/// workspace being keyed untouched (other strategies' keys read the same tree).
+pub fn key(
+    tools: &Tools,
+    workspace_root: &Path,
+    scratch: &Path,
+    log: &Path,
+) -> Result<String, BenchError> {
+    let copy = scratch.join("workspace");
+    fsutil::remove_dir_if_present(&copy)?;
+    fsutil::copy_workspace(workspace_root, &copy)?;
+    generate(tools, &copy, None, log)?;
+    keys::directory_key(&copy.join("nix/deps"))
 }
 
 /// Whether the generated manifest declares a feature named `variant`.

@@ -25,11 +25,23 @@ pub fn dummy_manifest(dependencies: &[String]) -> String {
 
 /// The root manifest as the deps stage sees it: the workspace with the dummy crate as its only
 /// member; `[workspace.dependencies]`, profiles and patches kept, any root package dropped.
-pub fn cut_root_manifest(root_manifest: &str, path: &Path) -> Result<String, BenchError> {
-    let table: toml::Table = toml::from_str(root_manifest).map_err(|source| BenchError::Toml {
-        path: path.to_path_buf(),
-        source,
-    })?;
+/// Local paths in `[patch]`/`[replace]` are made absolute (pointing into `workspace_root`): the
+/// stage sits elsewhere, and a patched crate must stay patched or the layer builds another crate.
+pub fn cut_root_manifest(
+    root_manifest: &str,
+    path: &Path,
+    workspace_root: &Path,
+) -> Result<String, BenchError> {
+    let mut table: toml::Table =
+        toml::from_str(root_manifest).map_err(|source| BenchError::Toml {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    for key in ["patch", "replace"] {
+        if let Some(value) = table.get_mut(key) {
+            absolutize_paths(value, workspace_root);
+        }
+    }
     let mut cut = toml::Table::new();
     for key in ["workspace", "profile", "patch", "replace"] {
         if let Some(value) = table.get(key) {
@@ -53,6 +65,21 @@ pub fn cut_root_manifest(root_manifest: &str, path: &Path) -> Result<String, Ben
         path: path.to_path_buf(),
         source,
     })
+}
+
+fn absolutize_paths(value: &mut toml::Value, base: &Path) {
+    let Some(table) = value.as_table_mut() else {
+        return;
+    };
+    for (key, entry) in table.iter_mut() {
+        match entry {
+            toml::Value::String(relative) if key == "path" => {
+                *relative = base.join(&*relative).display().to_string();
+            }
+            toml::Value::Table(_) => absolutize_paths(entry, base),
+            _ => {}
+        }
+    }
 }
 
 /// The files the Docker stage copies, written under `out` (the root manifest still uncut: the
@@ -83,7 +110,11 @@ pub fn stage_files(workspace_root: &Path, out: &Path) -> Result<Vec<PathBuf>, Be
 pub fn write_layer(workspace_root: &Path, out: &Path) -> Result<Vec<PathBuf>, BenchError> {
     let files = stage_files(workspace_root, out)?;
     let manifest_path = out.join("Cargo.toml");
-    let cut = cut_root_manifest(&fsutil::read_to_string(&manifest_path)?, &manifest_path)?;
+    let cut = cut_root_manifest(
+        &fsutil::read_to_string(&manifest_path)?,
+        &manifest_path,
+        workspace_root,
+    )?;
     fsutil::write(&manifest_path, &cut)?;
     Ok(files)
 }
@@ -128,9 +159,15 @@ default-members = ["crates/a"]
 serde = "1"
 [profile.release]
 lto = true
+[patch.crates-io]
+fnv = { path = "patched/fnv" }
 "#;
-        let cut: toml::Table =
-            toml::from_str(&cut_root_manifest(root, Path::new("Cargo.toml")).unwrap()).unwrap();
+        let cut = cut_root_manifest(root, Path::new("Cargo.toml"), Path::new("/w")).unwrap();
+        let cut: toml::Table = toml::from_str(&cut).unwrap();
+        assert_eq!(
+            cut["patch"]["crates-io"]["fnv"]["path"].as_str(),
+            Some("/w/patched/fnv")
+        );
         assert!(cut.get("package").is_none());
         assert_eq!(cut["workspace"]["members"].as_array().unwrap().len(), 1);
         assert!(cut["workspace"].get("default-members").is_none());

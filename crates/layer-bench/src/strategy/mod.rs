@@ -136,7 +136,7 @@ pub fn prepare(
         StrategyKind::CargoChef => {
             cargo_chef::prepare(tools, &ws.root, &out.join(cargo_chef::RECIPE), log)
         }
-        StrategyKind::DepsLayer => deps_layer::generate(tools, &ws.root, out, log),
+        StrategyKind::DepsLayer => deps_layer::generate(tools, &ws.root, Some(out), log),
     }
 }
 
@@ -181,11 +181,7 @@ pub fn key(
             keys::files_key(scratch, &[recipe]).map(Some)
         }
         StrategyKind::CraneKeying => keys::crane_key(root).map(Some),
-        StrategyKind::DepsLayer => {
-            let out = scratch.join("deps");
-            deps_layer::generate(tools, root, &out, log)?;
-            keys::directory_key(&out).map(Some)
-        }
+        StrategyKind::DepsLayer => deps_layer::key(tools, root, scratch, log).map(Some),
     }
 }
 
