@@ -1,0 +1,75 @@
+//! Exact k-nearest-neighbour search on an NVIDIA GPU.
+//!
+//! cudarc loads `libcuda.so` and `libnvrtc.so` at run time, so this crate builds without the
+//! CUDA toolkit and a machine without a driver gets [`BackendError::Unavailable`] with the reason.
+//! The scoring kernels (dot product for cosine and dot, squared Euclidean distance for l2) are
+//! CUDA C compiled by NVRTC when the backend starts; scores of a tile of rows against a batch of
+//! queries come back to the host, where [`knn_core::TopK`] selects the exact top-k in knn-core's
+//! order. Collections are chunked by [`CudaOptions::max_chunk_bytes`] and by the free device
+//! memory; one larger than the budget stays on the host and is streamed chunk by chunk.
+
+mod collection;
+mod device;
+mod errors;
+mod kernel;
+mod options;
+mod plan;
+
+use std::sync::Arc;
+
+use knn_core::{Backend, BackendError, DeviceInfo, Matrix, Metric, Prepared};
+
+pub use device::missing_library;
+pub use options::CudaOptions;
+
+use crate::collection::CudaCollection;
+use crate::device::Device;
+use crate::plan::Sizes;
+
+pub struct CudaBackend {
+    device: Arc<Device>,
+    options: CudaOptions,
+}
+
+impl CudaBackend {
+    /// Opens CUDA device 0 with the default options.
+    pub fn new() -> Result<Self, BackendError> {
+        Self::with_options(CudaOptions::default())
+    }
+
+    pub fn with_options(options: CudaOptions) -> Result<Self, BackendError> {
+        Ok(Self {
+            device: Arc::new(Device::open(0)?),
+            options,
+        })
+    }
+
+    /// The same device with other size options (opening a device compiles the kernels).
+    pub fn with_same_device(&self, options: CudaOptions) -> Self {
+        Self {
+            device: Arc::clone(&self.device),
+            options,
+        }
+    }
+}
+
+impl Backend for CudaBackend {
+    fn info(&self) -> DeviceInfo {
+        self.device.info.clone()
+    }
+
+    fn upload(&self, vectors: &Matrix, metric: Metric) -> Result<Box<dyn Prepared>, BackendError> {
+        let budget_bytes = match self.options.memory_budget_bytes {
+            Some(bytes) => bytes,
+            None => (self.device.free_bytes()? as f64 * CudaOptions::FREE_MEMORY_SHARE) as u64,
+        };
+        let sizes = Sizes {
+            budget_bytes,
+            max_chunk_bytes: self.options.max_chunk_bytes,
+            max_scores_bytes: self.options.max_scores_bytes,
+            max_query_batch: self.options.max_query_batch,
+        };
+        let collection = CudaCollection::upload(Arc::clone(&self.device), vectors, metric, sizes)?;
+        Ok(Box::new(collection))
+    }
+}
