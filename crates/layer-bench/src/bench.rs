@@ -74,17 +74,40 @@ pub fn short_package_id(id: &str) -> String {
     }
 }
 
+/// Environment of every measured command. Layers are built outside the workspace, where its
+/// `rust-toolchain.toml` does not apply: pinning rustup to the workspace's toolchain keeps the
+/// compiler (and so every fingerprint) the same on both sides. Incremental is off as in crane.
+fn build_env(workspace_root: &Path, target: &Path) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("CARGO_TARGET_DIR".to_string(), target.display().to_string()),
+        ("CARGO_BUILD_INCREMENTAL".to_string(), "false".to_string()),
+    ];
+    let sysroot = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .current_dir(workspace_root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty());
+    if let Some(sysroot) = sysroot {
+        env.push(("RUSTUP_TOOLCHAIN".to_string(), sysroot));
+    }
+    env
+}
+
 fn run_steps(
     steps: &[Step],
-    target: &Path,
+    env: &[(String, String)],
     log: &Path,
 ) -> Result<(Duration, UnitCounts), BenchError> {
     let mut elapsed = Duration::ZERO;
     let mut artifacts = Vec::new();
     for step in steps {
-        let step = step
-            .clone()
-            .env("CARGO_TARGET_DIR", target.display().to_string());
+        let mut step = step.clone();
+        for (key, value) in env {
+            step = step.env(key, value.clone());
+        }
         let outcome = process::run(&step, log)?;
         elapsed += outcome.elapsed;
         artifacts.extend(cargo_json::parse_artifacts(&outcome.stdout));
@@ -198,7 +221,8 @@ fn measure_variant(
                 config.runs,
                 kind.name()
             ));
-            let (layer, _) = run_steps(&layer_steps, &target, log)?;
+            let env = build_env(&ws.root, &target);
+            let (layer, _) = run_steps(&layer_steps, &env, log)?;
             progress(&format!(
                 "[{variant} run {run}/{}] {}: final build",
                 config.runs,
@@ -206,7 +230,7 @@ fn measure_variant(
             ));
             let (final_build, counts) = run_steps(
                 &strategy::final_steps(&config.tools.cargo, &ws.root, features),
-                &target,
+                &env,
                 log,
             )?;
             progress(&format!(
