@@ -18,7 +18,7 @@ pub fn render(report: &Report, command: &str, machine: &Machine) -> String {
     let _ = writeln!(
         out,
         "Times are medians of {} run(s), each strategy in its own fresh target dir, release profile. \
-         Layer: crane's `check --all-targets`, `build`, `test --no-run` (cargo-chef: one `cook --all-targets`). \
+         Layer: crane's `check --all-targets`, `build`, `test --no-run` (cargo-chef: `cook`, then `cook --all-targets`). \
          Final: `build --release --locked --workspace` + `test --release --locked --workspace --no-run`.\n",
         report.runs
     );

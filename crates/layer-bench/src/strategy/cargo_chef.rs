@@ -56,8 +56,10 @@ pub fn prepare(
     process::run(&step, log).map(|_| ())
 }
 
-/// One `cook` with the final build's profile and features; `--all-targets` so the test build's
-/// dev-dependencies are cooked too, as crane's `test --no-run` does for the other layers.
+/// Two cooks with the final build's profile and features, matching its two commands: a plain
+/// one (`cargo build`), then `--all-targets` for the test build, whose dev-dependencies can change
+/// the features of shared crates (one `--all-targets` cook alone leaves the plain build's units
+/// to be compiled again).
 pub fn cook_steps(
     tools: &Tools,
     recipe: &Path,
@@ -68,19 +70,16 @@ pub fn cook_steps(
     if local.is_dir() {
         fsutil::copy_workspace(&local, cook_dir)?;
     }
-    let step = chef_step(
-        tools,
-        &[
-            "cook",
-            "--release",
-            "--locked",
-            "--workspace",
-            "--all-targets",
-            "--recipe-path",
-        ],
-        cook_dir,
-    )?
-    .arg(recipe.display().to_string())
-    .args(super::feature_args(features));
-    Ok(vec![step])
+    let mut steps = Vec::new();
+    for extra in [&[][..], &["--all-targets"][..]] {
+        let mut args = vec!["cook", "--release", "--locked", "--workspace"];
+        args.extend_from_slice(extra);
+        args.push("--recipe-path");
+        steps.push(
+            chef_step(tools, &args, cook_dir)?
+                .arg(recipe.display().to_string())
+                .args(super::feature_args(features)),
+        );
+    }
+    Ok(steps)
 }
