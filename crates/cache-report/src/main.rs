@@ -54,6 +54,10 @@ struct Cli {
     #[arg(long)]
     json: bool,
 
+    /// List at most this many paths per list in the markdown report (JSON lists all).
+    #[arg(long, default_value_t = 40, value_name = "N")]
+    max_listed: usize,
+
     /// Also append the markdown report to this file (e.g. "$GITHUB_STEP_SUMMARY").
     #[arg(long, value_name = "FILE")]
     append_markdown: Option<PathBuf>,
@@ -103,7 +107,7 @@ fn main() -> Result<()> {
         cache: cli.cache,
         groups: reports,
     };
-    let markdown = render_markdown(&report);
+    let markdown = render_markdown(&report, cli.max_listed);
     if let Some(path) = &cli.append_markdown {
         OpenOptions::new()
             .create(true)

@@ -5,7 +5,9 @@ use std::fmt::Write;
 use crate::report::{GroupReport, OutputStatus, Report};
 use crate::size::render_size;
 
-pub fn render_markdown(report: &Report) -> String {
+/// The summary table, then per group the paths to build and fetch (at most `max_listed` of
+/// each; `--json` has them all).
+pub fn render_markdown(report: &Report, max_listed: usize) -> String {
     let mut out = String::new();
     let system = report.system.as_deref().unwrap_or("this machine");
     let _ = writeln!(out, "# Cache report ({system})");
@@ -38,48 +40,62 @@ pub fn render_markdown(report: &Report) -> String {
         );
     }
     for group in &report.groups {
-        render_details(&mut out, group);
+        render_details(&mut out, group, max_listed);
     }
     out
 }
 
-fn render_details(out: &mut String, group: &GroupReport) {
-    let _ = writeln!(out, "\n## {}\n", group.name);
+fn render_details(out: &mut String, group: &GroupReport, max_listed: usize) {
+    let _ = writeln!(out, "\n## {}", group.name);
     if group.built.is_empty() && group.fetched.is_empty() && group.unknown.is_empty() {
-        let _ = writeln!(out, "Everything is in the local store already.");
+        let _ = writeln!(out, "\nEverything is in the local store already.");
         return;
     }
-    if !group.built.is_empty() {
-        let _ = writeln!(out, "Built ({}):\n", group.built.len());
-        for drv in &group.built {
-            let _ = writeln!(out, "- `{drv}`");
-        }
-    }
-    if !group.fetched.is_empty() {
-        let _ = writeln!(out, "\nFetched ({}):\n", group.fetched.len());
-        for path in &group.fetched {
+    let built = group.built.iter().map(|drv| format!("`{drv}`")).collect();
+    write_list(out, "Built", built, max_listed);
+    // Largest first, so that a shortened list still shows where the download goes.
+    let mut fetched: Vec<_> = group.fetched.iter().collect();
+    fetched.sort_by_key(|path| std::cmp::Reverse(path.download_bytes));
+    let fetched = fetched
+        .into_iter()
+        .map(|path| {
             let warning = if path.trusted == Some(false) {
                 " (not signed by a trusted key: Nix will build it instead)"
             } else {
                 ""
             };
-            let _ = match (path.download_bytes, path.nar_bytes) {
-                (None, None) => writeln!(out, "- `{}`{warning}", path.path),
-                (download, nar) => writeln!(
-                    out,
-                    "- `{}`: {} download, {} unpacked{warning}",
+            match (path.download_bytes, path.nar_bytes) {
+                (None, None) => format!("`{}`{warning}", path.path),
+                (download, nar) => format!(
+                    "`{}`: {} download, {} unpacked{warning}",
                     path.path,
                     optional_size(download),
                     optional_size(nar)
                 ),
-            };
-        }
+            }
+        })
+        .collect();
+    write_list(out, "Fetched", fetched, max_listed);
+    let unknown = group
+        .unknown
+        .iter()
+        .map(|path| format!("`{path}`"))
+        .collect();
+    write_list(out, "No way to get", unknown, max_listed);
+}
+
+/// A titled list of at most `max_listed` items; long ones (a cold build lists every
+/// derivation of the toolchain) would not fit a CI job summary.
+fn write_list(out: &mut String, title: &str, items: Vec<String>, max_listed: usize) {
+    if items.is_empty() {
+        return;
     }
-    if !group.unknown.is_empty() {
-        let _ = writeln!(out, "\nNo way to get ({}):\n", group.unknown.len());
-        for path in &group.unknown {
-            let _ = writeln!(out, "- `{path}`");
-        }
+    let _ = writeln!(out, "\n{title} ({}):\n", items.len());
+    for item in items.iter().take(max_listed) {
+        let _ = writeln!(out, "- {item}");
+    }
+    if items.len() > max_listed {
+        let _ = writeln!(out, "- … and {} more", items.len() - max_listed);
     }
 }
 

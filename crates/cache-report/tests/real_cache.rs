@@ -392,6 +392,30 @@ fn cached_layers_are_fetched_with_their_sizes_and_the_rest_is_built() {
         ),
         "{table}"
     );
+
+    // Shortened lists keep the largest downloads: deps-common is the largest output.
+    let mut args = vec![
+        "--flake",
+        &flake,
+        "--cache",
+        &cache,
+        "--max-listed",
+        "1",
+        "--",
+    ];
+    args.extend(trust.iter().map(String::as_str));
+    let short = nix.cache_report(&args);
+    assert_success("cache-report --max-listed 1", &short);
+    let short = String::from_utf8(short.stdout).unwrap();
+    let cpu_details = short.split("## ").find(|s| s.starts_with("cpu")).unwrap();
+    let fetched_list = cpu_details.split("Fetched (3):").nth(1).unwrap();
+    let listed: Vec<&str> = fetched_list
+        .lines()
+        .filter(|l| l.starts_with("- "))
+        .collect();
+    assert_eq!(listed.len(), 2, "{short}");
+    assert!(listed[0].contains("-deps-common`"), "{short}");
+    assert_eq!(listed[1], "- … and 2 more", "{short}");
 }
 
 #[test]
