@@ -50,7 +50,7 @@
       pkgs = importNixpkgs {};
       out = outputsFor system pkgs importNixpkgs;
     in {
-      inherit (out) packages checks devShells apps;
+      inherit (out) packages checks devShells apps legacyPackages;
       formatter = pkgs.alejandra;
     })
     // {

@@ -146,6 +146,8 @@ in {
     }
     // lib.genAttrs names shellOf;
 
+  legacyPackages.comparison = pkgs.callPackage ./comparison.nix {inherit craneLib;};
+
   apps.deps-layer = {
     type = "app";
     program = lib.getExe' depsLayerApp "deps-layer";
