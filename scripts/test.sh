@@ -13,5 +13,8 @@ export KNN_REQUIRE_VULKAN="${KNN_REQUIRE_VULKAN:-1}"
 
 cargo test --workspace --locked
 
+# nix/deps must be what deps-layer generates from the current dependency graph
+cargo run --locked -p deps-layer -- check
+
 # nix/: parse, format, lint, nix/lib unit tests, flake evaluation where the harness exists
 nix/tests/run.sh

@@ -57,6 +57,14 @@ pub fn load_workspace(options: &Options) -> Result<Workspace> {
         path: manifest_path.to_path_buf(),
         source,
     })?;
+    // A git source without a locked revision is refused before cargo would re-resolve it.
+    let lock_path = crate::cargo::manifest_dir(manifest_path)
+        .ancestors()
+        .map(|dir| dir.join("Cargo.lock"))
+        .find(|path| path.exists());
+    if let Some(lock_path) = lock_path {
+        LockFile::read(&lock_path)?.check_git_revisions(&lock_path)?;
+    }
     let metadata = Metadata::load(&options.cargo, manifest_path)?;
     let root = metadata.workspace_root.clone();
     let root_manifest = root.join("Cargo.toml");

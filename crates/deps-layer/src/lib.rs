@@ -2,6 +2,7 @@
 //! the external units a workspace's real build compiles, per variant, and nothing of the
 //! workspace's own crates, so its build can be cached and reused by the real build.
 
+pub mod build_log;
 pub mod cargo;
 pub mod check;
 pub mod error;
@@ -12,5 +13,6 @@ pub mod metadata;
 pub mod plan;
 pub mod unit_graph;
 pub mod variants;
+pub mod verify;
 
 pub use error::{Error, Result};

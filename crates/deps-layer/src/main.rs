@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use deps_layer::cargo::Cargo;
 use deps_layer::generate::{self, DEFAULT_OUT, Options};
+use deps_layer::verify::{self, VerifyOptions};
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +24,27 @@ enum Command {
     Generate(Common),
     /// Exit 1 when the layer on disk is not what `generate` would write.
     Check(Common),
+    /// Build the layer as the flake does, then the real workspace on top; exit 1 if the real build
+    /// compiled any external unit again.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Variant to verify (repeatable; default: every variant).
+    #[arg(long = "variant")]
+    variants: Vec<String>,
+    /// Build the common layer first, then the variant's layer on top of it.
+    #[arg(long)]
+    layered: bool,
+    /// Also run `cargo clippy --all-targets` on the real workspace.
+    #[arg(long)]
+    clippy: bool,
+    /// Verify this layer folder instead of a freshly generated one.
+    #[arg(long)]
+    layer: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -83,6 +105,27 @@ impl Common {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Verify(args) => {
+            let options = VerifyOptions {
+                generate: args.common.options(),
+                variants: args.variants,
+                layered: args.layered,
+                clippy: args.clippy,
+                layer: args.layer,
+            };
+            let reports = verify::verify(&options)?;
+            let mut missed = 0;
+            for report in &reports {
+                print!("{}", report.render());
+                missed += report.recompiled();
+            }
+            if missed > 0 {
+                println!("FAIL: the real build recompiled {missed} external unit(s)");
+                return Ok(ExitCode::from(1));
+            }
+            println!("OK: the real build reused every external unit from the layer");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Generate(common) => {
             let options = common.options();
             let workspace = generate::load_workspace(&options)?;

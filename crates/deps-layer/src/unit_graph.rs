@@ -82,6 +82,8 @@ pub enum Lto {
 /// A unit with what was derived from the graph around it.
 #[derive(Debug, Clone)]
 pub struct Classified {
+    /// Position in the graph's `units`, for following `unit.dependencies`.
+    pub index: usize,
     pub unit: Unit,
     pub side: Side,
     pub lto: Lto,
@@ -133,8 +135,13 @@ impl UnitGraph {
             args.push("--features".into());
             args.push(features.join(","));
         }
-        args.extend(["-Z", "unstable-options", "--unit-graph"].map(String::from));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        UnitGraph::for_command(cargo, dir, &args)
+    }
+
+    /// The unit graph of a cargo command line (`build ...`, `test --no-run ...`).
+    pub fn for_command(cargo: &Cargo, dir: &Path, command: &[String]) -> Result<UnitGraph> {
+        let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
+        args.extend(["-Z", "unstable-options", "--unit-graph"]);
         let mut command = cargo.command(dir, &args);
         // The unit graph is only printed by an unstable flag; it reads the graph, builds nothing.
         command.env("RUSTC_BOOTSTRAP", "1");
@@ -176,6 +183,7 @@ impl UnitGraph {
         for (index, unit) in self.units.iter().enumerate() {
             for &side in &sides[index] {
                 classified.push(Classified {
+                    index,
                     unit: unit.clone(),
                     side,
                     lto: lto.get(&index).copied().unwrap_or(Lto::OnlyObject),

@@ -1,0 +1,582 @@
+//! `verify`: builds the layer the way the flake does (crane's `buildDepsOnly` commands and
+//! environment) into a fresh target dir, then the real workspace on top of it, and reports every
+//! external unit the real build compiled again, with the reason.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::build_log::{self, Artifact};
+use crate::cargo::Cargo;
+use crate::error::{Error, Result};
+use crate::generate::{self, Options, Workspace};
+use crate::unit_graph::{Classified, UnitGraph};
+
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub generate: Options,
+    /// Variants to verify; empty means all.
+    pub variants: Vec<String>,
+    /// Build the common layer (no variant feature) first, then the variant on top.
+    pub layered: bool,
+    /// Also run `cargo clippy --all-targets` on the real workspace, as the flake's checks do.
+    pub clippy: bool,
+    /// Verify this layer folder (e.g. a hand-kept one) instead of a freshly generated layer.
+    pub layer: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub name: String,
+    pub seconds: f64,
+    pub external_compiled: usize,
+    pub external_fresh: usize,
+    pub local_compiled: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Miss {
+    pub phase: String,
+    pub unit: String,
+    pub cause: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct VariantReport {
+    pub variant: String,
+    pub layered: bool,
+    pub phases: Vec<Phase>,
+    /// Distinct external units the layer compiled (all its commands together).
+    pub layer_units: usize,
+    /// With `layered`: units the variant added on top of the common layer.
+    pub delta_units: Option<usize>,
+    /// With `layered`: crates whose features the variant changed, `name: +f -g`.
+    pub changed_features: Vec<String>,
+    pub misses: Vec<Miss>,
+}
+
+impl VariantReport {
+    pub fn recompiled(&self) -> usize {
+        self.misses.len()
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let how = if self.layered {
+            "layered on the common layer"
+        } else {
+            "one layer"
+        };
+        let _ = writeln!(out, "variant {} ({how})", self.variant);
+        for phase in &self.phases {
+            let _ = writeln!(
+                out,
+                "  {:<22} {:>7.1} s  external compiled {:>4}, external fresh {:>4}, workspace compiled {:>3}",
+                phase.name,
+                phase.seconds,
+                phase.external_compiled,
+                phase.external_fresh,
+                phase.local_compiled
+            );
+        }
+        let _ = writeln!(out, "  external units in the layer: {}", self.layer_units);
+        if let Some(delta) = self.delta_units {
+            let _ = writeln!(out, "  units the variant adds to the common layer: {delta}");
+            if self.changed_features.is_empty() {
+                let _ = writeln!(out, "  shared crates with changed features: none");
+            } else {
+                let _ = writeln!(out, "  shared crates with changed features:");
+                for change in &self.changed_features {
+                    let _ = writeln!(out, "    {change}");
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  external units recompiled by the real build: {}",
+            self.misses.len()
+        );
+        for miss in &self.misses {
+            let _ = writeln!(out, "    [{}] {}: {}", miss.phase, miss.unit, miss.cause);
+        }
+        out
+    }
+}
+
+/// One cargo command with JSON messages, its unit graph, and how long it took.
+struct Ran {
+    artifacts: Vec<Artifact>,
+    units: Vec<Classified>,
+    graph: UnitGraph,
+    seconds: f64,
+}
+
+fn run_command(cargo: &Cargo, dir: &Path, args: &[String]) -> Result<Ran> {
+    let graph = UnitGraph::for_command(cargo, dir, args)?;
+    let units = graph.classify();
+    let mut full: Vec<&str> = args.iter().map(String::as_str).collect();
+    full.push("--message-format=json-render-diagnostics");
+    let started = Instant::now();
+    let output = cargo.run(dir, &full)?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(Ran {
+        artifacts: build_log::artifacts(&output.stdout),
+        units,
+        graph,
+        seconds,
+    })
+}
+
+fn feature_args(features: &[String]) -> Vec<String> {
+    if features.is_empty() {
+        Vec::new()
+    } else {
+        vec!["--features".into(), features.join(",")]
+    }
+}
+
+/// crane's `buildDepsOnly`: check --all-targets, build, test --no-run, all `--release --locked`.
+fn layer_commands(features: &[String]) -> Vec<(&'static str, Vec<String>)> {
+    let with = |mut args: Vec<String>| {
+        args.extend(feature_args(features));
+        args
+    };
+    let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    vec![
+        (
+            "check",
+            with(strings(&[
+                "check",
+                "--release",
+                "--locked",
+                "--all-targets",
+            ])),
+        ),
+        ("build", with(strings(&["build", "--release", "--locked"]))),
+        (
+            "test --no-run",
+            with(strings(&["test", "--release", "--locked", "--no-run"])),
+        ),
+    ]
+}
+
+fn final_commands(
+    selection: &[String],
+    features: &[String],
+    clippy: bool,
+) -> Vec<(&'static str, Vec<String>)> {
+    let make = |head: &[&str], tail: &[&str]| {
+        let mut args: Vec<String> = head.iter().map(|s| s.to_string()).collect();
+        args.extend(["--release".to_string(), "--locked".to_string()]);
+        args.extend(selection.iter().cloned());
+        args.extend(tail.iter().map(|s| s.to_string()));
+        args.extend(feature_args(features));
+        args
+    };
+    let mut commands = vec![
+        ("build", make(&["build"], &[])),
+        ("test --no-run", make(&["test"], &["--no-run"])),
+    ];
+    if clippy {
+        commands.push(("clippy", make(&["clippy"], &["--all-targets"])));
+    }
+    commands
+}
+
+struct Context<'a> {
+    cargo: Cargo,
+    workspace: &'a Workspace,
+    layer_dir: PathBuf,
+}
+
+/// Runs a group of commands, counting external/local units.
+fn run_phase(
+    context: &Context<'_>,
+    dir: &Path,
+    label: &str,
+    commands: &[(&str, Vec<String>)],
+    is_local: &dyn Fn(&str) -> bool,
+    runs: &mut Vec<(String, Ran)>,
+) -> Result<Phase> {
+    let mut phase = Phase {
+        name: label.to_string(),
+        seconds: 0.0,
+        external_compiled: 0,
+        external_fresh: 0,
+        local_compiled: 0,
+    };
+    for (name, args) in commands {
+        let ran = run_command(&context.cargo, dir, args)?;
+        phase.seconds += ran.seconds;
+        for artifact in &ran.artifacts {
+            match (is_local(&artifact.package_id), artifact.fresh) {
+                (true, false) => phase.local_compiled += 1,
+                (true, true) => {}
+                (false, false) => phase.external_compiled += 1,
+                (false, true) => phase.external_fresh += 1,
+            }
+        }
+        runs.push((format!("{label} {name}"), ran));
+    }
+    Ok(phase)
+}
+
+pub fn verify(options: &VerifyOptions) -> Result<Vec<VariantReport>> {
+    let (layer, workspace) = match &options.layer {
+        None => generate::generate(&options.generate, generate::DEFAULT_OUT)?,
+        Some(dir) => (
+            generate::Layer {
+                files: crate::check::read_dir_files(dir)?,
+            },
+            generate::load_workspace(&options.generate)?,
+        ),
+    };
+    let scratch = tempfile::Builder::new()
+        .prefix("deps-layer-verify-")
+        .tempdir()
+        .map_err(|source| Error::Write {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let layer_dir = scratch.path().join("layer");
+    generate::write_files(&layer_dir, &layer.files)?;
+    let variants: Vec<String> = if options.variants.is_empty() {
+        workspace.variants.keys().cloned().collect()
+    } else {
+        for variant in &options.variants {
+            if !workspace.variants.contains_key(variant) {
+                return Err(Error::UnknownVariant {
+                    variant: variant.clone(),
+                    known: workspace
+                        .variants
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+        options.variants.clone()
+    };
+    let toolchain = workspace_toolchain(&workspace.root);
+    let mut reports = Vec::new();
+    for variant in variants {
+        let target_dir = scratch.path().join(format!("target-{variant}"));
+        let mut env = options.generate.cargo.env.clone();
+        env.extend(toolchain.clone());
+        env.push(("CARGO_TARGET_DIR".into(), OsString::from(&target_dir)));
+        // crane's configureCargoCommonVarsHook.
+        env.push(("CARGO_BUILD_INCREMENTAL".into(), "false".into()));
+        let context = Context {
+            cargo: Cargo { env, offline: true },
+            workspace: &workspace,
+            layer_dir: layer_dir.clone(),
+        };
+        reports.push(verify_variant(&context, options, &variant)?);
+    }
+    Ok(reports)
+}
+
+/// The layer is built outside the workspace, where a `rust-toolchain.toml` would not apply: pin
+/// rustup to the toolchain the workspace uses, or every fingerprint would differ.
+fn workspace_toolchain(root: &Path) -> Option<(String, OsString)> {
+    let output = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .current_dir(root)
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (!sysroot.is_empty()).then(|| ("RUSTUP_TOOLCHAIN".to_string(), OsString::from(sysroot)))
+}
+
+fn verify_variant(
+    context: &Context<'_>,
+    options: &VerifyOptions,
+    variant: &str,
+) -> Result<VariantReport> {
+    let workspace = context.workspace;
+    let layer_local = |id: &str| id.starts_with("path+file://");
+    let real_local = |id: &str| workspace.local.contains(id);
+    let mut layer_runs = Vec::new();
+    let mut phases = Vec::new();
+    let variant_feature = vec![variant.to_string()];
+    let mut common_runs = Vec::new();
+    if options.layered {
+        phases.push(run_phase(
+            context,
+            &context.layer_dir,
+            "layer common",
+            &layer_commands(&[]),
+            &layer_local,
+            &mut common_runs,
+        )?);
+    }
+    phases.push(run_phase(
+        context,
+        &context.layer_dir,
+        &format!("layer {variant}"),
+        &layer_commands(&variant_feature),
+        &layer_local,
+        &mut layer_runs,
+    )?);
+    let features = workspace.variants.get(variant).cloned().unwrap_or_default();
+    let mut final_runs = Vec::new();
+    phases.push(run_phase(
+        context,
+        &workspace.root,
+        "real build",
+        &final_commands(&options.generate.selection, &features, options.clippy),
+        &real_local,
+        &mut final_runs,
+    )?);
+
+    let all_layer: Vec<&(String, Ran)> = common_runs.iter().chain(&layer_runs).collect();
+    let layer_units: BTreeSet<String> = all_layer
+        .iter()
+        .flat_map(|(_, ran)| &ran.artifacts)
+        .filter(|artifact| !layer_local(&artifact.package_id))
+        .map(Artifact::unit_key)
+        .collect();
+    let (delta_units, changed_features) = if options.layered {
+        let common: BTreeSet<String> = common_runs
+            .iter()
+            .flat_map(|(_, ran)| &ran.artifacts)
+            .filter(|artifact| !layer_local(&artifact.package_id))
+            .map(Artifact::unit_key)
+            .collect();
+        let added: BTreeSet<String> = layer_runs
+            .iter()
+            .flat_map(|(_, ran)| &ran.artifacts)
+            .filter(|artifact| !layer_local(&artifact.package_id) && !artifact.fresh)
+            .map(Artifact::unit_key)
+            .filter(|key| !common.contains(key))
+            .collect();
+        (
+            Some(added.len()),
+            changed_features(&common_runs, &layer_runs),
+        )
+    } else {
+        (None, Vec::new())
+    };
+
+    let layer_packages: BTreeSet<&str> = all_layer
+        .iter()
+        .flat_map(|(_, ran)| &ran.artifacts)
+        .map(|artifact| artifact.package_id.as_str())
+        .collect();
+    let mut misses = Vec::new();
+    for (phase, ran) in &final_runs {
+        // Compare with the layer's units of the same command first (build with build, test with
+        // test), so a feature difference is shown against its closest counterpart.
+        let command = phase.strip_prefix("real build ").unwrap_or(phase);
+        let same_command = |name: &String| name.ends_with(command);
+        let mut layer_classified: Vec<&Classified> = all_layer
+            .iter()
+            .filter(|(name, _)| same_command(name))
+            .flat_map(|(_, ran)| &ran.units)
+            .collect();
+        layer_classified.extend(
+            all_layer
+                .iter()
+                .filter(|(name, _)| !same_command(name))
+                .flat_map(|(_, ran)| &ran.units),
+        );
+        let recompiled: Vec<&Artifact> = ran
+            .artifacts
+            .iter()
+            .filter(|artifact| !artifact.fresh && !real_local(&artifact.package_id))
+            .collect();
+        let recompiled_units: BTreeSet<usize> = recompiled
+            .iter()
+            .filter_map(|artifact| match_unit(&ran.units, artifact).map(|unit| unit.index))
+            .collect();
+        for artifact in recompiled {
+            let cause = match match_unit(&ran.units, artifact) {
+                _ if !layer_packages.contains(artifact.package_id.as_str()) => {
+                    "not in the layer".to_string()
+                }
+                None => "not found in the real build's unit graph".to_string(),
+                Some(unit) => explain(unit, &ran.graph, &recompiled_units, &layer_classified),
+            };
+            misses.push(Miss {
+                phase: phase.clone(),
+                unit: artifact.describe(),
+                cause,
+            });
+        }
+    }
+    Ok(VariantReport {
+        variant: variant.to_string(),
+        layered: options.layered,
+        phases,
+        layer_units: layer_units.len(),
+        delta_units,
+        changed_features,
+        misses,
+    })
+}
+
+fn match_unit<'a>(units: &'a [Classified], artifact: &Artifact) -> Option<&'a Classified> {
+    let features: BTreeSet<&String> = artifact.features.iter().collect();
+    let candidates = || {
+        units.iter().filter(|classified| {
+            let unit = &classified.unit;
+            unit.pkg_id == artifact.package_id
+                && unit.target.name == artifact.target.name
+                && unit.target.kind == artifact.target.kind
+                && unit.features.iter().collect::<BTreeSet<_>>() == features
+        })
+    };
+    candidates()
+        .find(|classified| classified.unit.profile.opt_level == artifact.profile.opt_level)
+        .or_else(|| candidates().next())
+}
+
+/// Why a unit of the real build was not reused from the layer.
+fn explain(
+    unit: &Classified,
+    graph: &UnitGraph,
+    recompiled: &BTreeSet<usize>,
+    layer: &[&Classified],
+) -> String {
+    let same_target: Vec<&&Classified> = layer
+        .iter()
+        .filter(|other| {
+            other.unit.pkg_id == unit.unit.pkg_id && other.unit.target.name == unit.unit.target.name
+        })
+        .collect();
+    let same_side: Vec<&&Classified> = same_target
+        .iter()
+        .copied()
+        .filter(|other| other.side == unit.side)
+        .collect();
+    if same_side.is_empty() {
+        let other = same_target
+            .first()
+            .map(|other| other.side.describe())
+            .unwrap_or("?");
+        return format!(
+            "host/target differs: the layer builds it for the {other}, the real build for the {}",
+            unit.side.describe()
+        );
+    }
+    let features: BTreeSet<&String> = unit.unit.features.iter().collect();
+    let same_features: Vec<&&Classified> = same_side
+        .iter()
+        .copied()
+        .filter(|other| other.unit.features.iter().collect::<BTreeSet<_>>() == features)
+        .collect();
+    if same_features.is_empty() {
+        let closest = same_side
+            .iter()
+            .min_by_key(|other| {
+                let theirs: BTreeSet<&String> = other.unit.features.iter().collect();
+                theirs.symmetric_difference(&features).count()
+            })
+            .map(|other| other.unit.features.iter().collect::<BTreeSet<_>>())
+            .unwrap_or_default();
+        let added: Vec<String> = features
+            .difference(&closest)
+            .map(|f| format!("+{f}"))
+            .collect();
+        let missing: Vec<String> = closest
+            .difference(&features)
+            .map(|f| format!("-{f}"))
+            .collect();
+        return format!(
+            "features differ from the layer's: {}",
+            added
+                .into_iter()
+                .chain(missing)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    if !same_features
+        .iter()
+        .any(|other| other.unit.profile == unit.unit.profile)
+        && let Some(other) = same_features.first()
+    {
+        return format!(
+            "profile differs: layer {:?}, real build {:?}",
+            other.unit.profile, unit.unit.profile
+        );
+    }
+    if !same_features.iter().any(|other| other.lto == unit.lto) {
+        let theirs: Vec<String> = same_features
+            .iter()
+            .map(|other| format!("{:?}", other.lto))
+            .collect();
+        return format!(
+            "LTO/crate-type differs: the layer embeds {}, the real build needs {:?}",
+            theirs.join("/"),
+            unit.lto
+        );
+    }
+    let deps: Vec<String> = graph.units[unit.index]
+        .dependencies
+        .iter()
+        .filter(|dep| recompiled.contains(&dep.index))
+        .map(|dep| build_log::package_name(&graph.units[dep.index].pkg_id))
+        .collect();
+    if !deps.is_empty() {
+        return format!("a dependency was recompiled: {}", deps.join(", "));
+    }
+    "same features, side, profile and LTO as in the layer: flags or environment differ".to_string()
+}
+
+/// Crates built by both the common layer and the variant, with the features the variant changed.
+fn changed_features(common: &[(String, Ran)], variant: &[(String, Ran)]) -> Vec<String> {
+    let collect = |runs: &[(String, Ran)]| {
+        let mut map: BTreeMap<(String, String, String), BTreeSet<BTreeSet<String>>> =
+            BTreeMap::new();
+        for (_, ran) in runs {
+            for artifact in &ran.artifacts {
+                if artifact.package_id.starts_with("path+file://") || artifact.profile.test {
+                    continue;
+                }
+                map.entry((
+                    artifact.package_id.clone(),
+                    artifact.target.name.clone(),
+                    artifact.profile.opt_level.clone(),
+                ))
+                .or_default()
+                .insert(artifact.features.iter().cloned().collect());
+            }
+        }
+        map
+    };
+    let before = collect(common);
+    let after = collect(variant);
+    let mut changes = BTreeSet::new();
+    for (key, sets) in &after {
+        let Some(previous) = before.get(key) else {
+            continue;
+        };
+        for set in sets.difference(previous) {
+            let Some(closest) = previous
+                .iter()
+                .min_by_key(|old| old.symmetric_difference(set).count())
+            else {
+                continue;
+            };
+            let added: Vec<String> = set.difference(closest).map(|f| format!("+{f}")).collect();
+            let removed: Vec<String> = closest.difference(set).map(|f| format!("-{f}")).collect();
+            changes.insert(format!(
+                "{}: {}",
+                build_log::package_name(&key.0),
+                added
+                    .into_iter()
+                    .chain(removed)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+    }
+    changes.into_iter().collect()
+}

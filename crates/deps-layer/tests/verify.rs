@@ -1,0 +1,87 @@
+//! `verify` on the fixtures: the real build reuses every external unit the layer compiled, for
+//! every variant, with one layer and with the variant layered on the common one.
+
+mod common;
+
+use common::Fixture;
+use deps_layer::generate::Options;
+use deps_layer::verify::{VerifyOptions, verify};
+
+fn verify_all(fixture: &Fixture, layered: bool) {
+    let reports = verify(&VerifyOptions {
+        generate: Options::new(fixture.manifest()),
+        variants: Vec::new(),
+        layered,
+        clippy: false,
+        layer: None,
+    })
+    .unwrap();
+    assert!(!reports.is_empty());
+    for report in &reports {
+        let shown = report.render();
+        assert!(report.layer_units > 0, "{shown}");
+        assert_eq!(report.recompiled(), 0, "{shown}");
+        let real = report.phases.last().unwrap();
+        assert!(
+            real.external_fresh > 0,
+            "the real build used the layer: {shown}"
+        );
+        assert!(
+            real.local_compiled > 0,
+            "the workspace itself was compiled: {shown}"
+        );
+    }
+}
+
+#[test]
+fn basic_every_variant_reuses_its_layer() {
+    verify_all(&Fixture::new("basic"), false);
+}
+
+#[test]
+fn basic_every_variant_reuses_the_layered_layer() {
+    verify_all(&Fixture::new("basic"), true);
+}
+
+/// A layer that drifted from the workspace (a feature dropped, a crate missing) must be caught,
+/// with the reason for each unit the real build compiled again.
+#[test]
+fn a_drifted_layer_is_reported_with_causes() {
+    let fixture = Fixture::new("basic");
+    let mut layer = fixture.generate();
+    let manifest = layer.files.get_mut("Cargo.toml").unwrap();
+    *manifest = manifest
+        .replace("features = [\"union\"] }", "}")
+        .lines()
+        .filter(|line| !line.starts_with("cfg-if = "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    deps_layer::generate::write_files(dir.path(), &layer.files).unwrap();
+    // The lock still lists cfg-if; let cargo drop it as a user editing the layer by hand would.
+    common::cargo_in(dir.path(), &["update", "--workspace", "--offline"]);
+
+    let reports = verify(&VerifyOptions {
+        generate: Options::new(fixture.manifest()),
+        variants: vec!["cpu".into()],
+        layered: false,
+        clippy: false,
+        layer: Some(dir.path().to_path_buf()),
+    })
+    .unwrap();
+    let report = &reports[0];
+    let shown = report.render();
+    let cause = |name: &str| {
+        report
+            .misses
+            .iter()
+            .find(|miss| miss.unit.starts_with(name))
+            .map(|miss| miss.cause.clone())
+            .unwrap_or_else(|| panic!("{name} not reported: {shown}"))
+    };
+    assert_eq!(cause("cfg-if@"), "not in the layer");
+    assert!(
+        cause("smallvec@").contains("features differ from the layer's: +union"),
+        "{shown}"
+    );
+}
