@@ -211,7 +211,8 @@ impl VulkanCollection {
                 });
                 for tile_start in (0..chunk_rows).step_by(tiles.rows_per_tile) {
                     let tile_rows = tiles.rows_per_tile.min(chunk_rows - tile_start);
-                    let values = self.score_tile(
+                    let first_row = chunk_start + tile_start;
+                    self.score_tile(
                         &bind_group,
                         params,
                         scores,
@@ -222,16 +223,18 @@ impl VulkanCollection {
                             rows: tile_rows as u32,
                             queries: batch as u32,
                         },
+                        |values| select(batch_tops, values, tile_rows, first_row),
                     )?;
-                    let first_row = chunk_start + tile_start;
-                    select(batch_tops, &values, tile_rows, first_row);
                 }
             }
         }
         Ok(())
     }
 
-    /// Scores one tile on the device and copies the scores back, query-major.
+    /// Scores one tile on the device and hands the scores, query-major, to `consume` straight
+    /// from the mapped readback buffer (a copy of a 64 MiB tile would cost as much as the
+    /// selection).
+    #[allow(clippy::too_many_arguments)]
     fn score_tile(
         &self,
         bind_group: &wgpu::BindGroup,
@@ -239,7 +242,8 @@ impl VulkanCollection {
         scores: &wgpu::Buffer,
         readback: &wgpu::Buffer,
         tile: Params,
-    ) -> Result<Vec<f32>, BackendError> {
+        consume: impl FnOnce(&[f32]),
+    ) -> Result<(), BackendError> {
         let gpu = &self.gpu;
         gpu.queue.write_buffer(params, 0, bytemuck::bytes_of(&tile));
         let bytes = u64::from(tile.rows) * u64::from(tile.queries) * 4;
@@ -269,14 +273,14 @@ impl VulkanCollection {
             .recv()
             .map_err(|_| BackendError::Device("score readback was never signalled".into()))?
             .map_err(|e| BackendError::Device(format!("mapping scores for readback: {e}")))?;
-        let values = {
+        {
             let view = slice
                 .get_mapped_range()
                 .map_err(|e| BackendError::Device(format!("reading back scores: {e}")))?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-        };
+            consume(bytemuck::cast_slice::<u8, f32>(&view));
+        }
         readback.unmap();
-        Ok(values)
+        Ok(())
     }
 }
 
