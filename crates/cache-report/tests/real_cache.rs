@@ -8,6 +8,7 @@
 //! the reason printed, when no `nix` is on PATH; `CACHE_REPORT_TEST_NIX` names another one.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -53,7 +54,9 @@ impl IsolatedNix {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("nix"));
         if Command::new(&program).arg("--version").output().is_err() {
-            eprintln!(
+            // Straight to stderr: the test harness captures `eprintln!`, and a skip must show.
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED: no `{}` to run (install Nix, e.g. apt-get install nix-bin)",
                 program.display()
             );
