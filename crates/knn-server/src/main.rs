@@ -1,1 +1,147 @@
-fn main() {}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use knn_core::Metric;
+use knn_server::backends::{self, BackendChoice};
+use knn_server::bench::{self, BenchConfig};
+use tracing_subscriber::EnvFilter;
+
+/// Exact k-nearest-neighbour vector search over HTTP.
+#[derive(Debug, Parser)]
+#[command(name = "knn-server", version)]
+struct Cli {
+    /// Log line format (the level comes from RUST_LOG, default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        /// Address to listen on; port 0 picks a free port (the bound address is logged).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Directory of the SQLite database, created if missing.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+        backend: BackendChoice,
+        /// Largest accepted request body; larger ones get 413.
+        #[arg(long, default_value_t = 64 * 1024 * 1024)]
+        max_body_bytes: usize,
+    },
+    /// Measure search throughput on a generated collection.
+    Bench {
+        #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+        backend: BackendChoice,
+        /// Vectors in the collection.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=4096))]
+        dim: u16,
+        /// Queries per search call.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long, default_value = "dot", value_parser = parse_metric)]
+        metric: Metric,
+        /// Minimum measured time in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
+}
+
+fn parse_metric(s: &str) -> Result<Metric, String> {
+    s.parse()
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Serve {
+            listen,
+            data_dir,
+            backend,
+            max_body_bytes,
+        } => {
+            let backend = backends::select(backend)?;
+            tokio::runtime::Runtime::new()
+                .context("starting the async runtime")?
+                .block_on(knn_server::serve::serve(
+                    listen,
+                    &data_dir,
+                    backend,
+                    max_body_bytes,
+                ))
+        }
+        Command::Bench {
+            backend,
+            rows,
+            dim,
+            batch,
+            k,
+            metric,
+            seconds,
+        } => {
+            anyhow::ensure!(batch > 0, "--batch must be at least 1");
+            anyhow::ensure!(
+                seconds.is_finite() && seconds >= 0.0,
+                "--seconds must be a non-negative number"
+            );
+            let backend = backends::select(backend)?;
+            let device = backend.info();
+            let config = BenchConfig {
+                rows,
+                dim: usize::from(dim),
+                batch,
+                k,
+                metric,
+                min_duration: Duration::from_secs_f64(seconds),
+            };
+            let report = bench::run(backend.as_ref(), &config)?;
+            println!(
+                "backend {} ({}), variant {}",
+                device.backend,
+                device.device,
+                backends::variant()
+            );
+            println!(
+                "collection {rows} x {dim} f32 ({:.1} MB), metric {metric}, batch {batch}, k {k}",
+                (rows * usize::from(dim) * 4) as f64 / 1e6
+            );
+            println!(
+                "{} batches in {:.2} s: {:.1} queries/s, {:.2} GB/s effective",
+                report.batches,
+                report.elapsed.as_secs_f64(),
+                report.queries_per_second,
+                report.effective_gb_per_second
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The HTTP API: routes, handlers and the layers around them.
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
+use serde::Serialize;
+use serde_json::json;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::api_error::ApiError;
+use crate::backends;
+use crate::collections::{CollectionError, IdHit, Registry};
+use crate::json_body::JsonBody;
+use crate::requests::{CreateCollection, DeleteIds, Query, UpsertBatch};
+use crate::storage::StorageError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+}
+
+/// Builds the router over `registry`, rejecting bodies over `max_body_bytes` with 413.
+pub fn router(registry: Arc<Registry>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/info", get(info))
+        .route(
+            "/collections",
+            get(list_collections).post(create_collection),
+        )
+        .route(
+            "/collections/{name}",
+            get(get_collection).delete(delete_collection),
+        )
+        .route("/collections/{name}/upsert", post(upsert))
+        .route("/collections/{name}/delete", post(delete_vectors))
+        .route("/collections/{name}/query", post(query))
+        .fallback(unknown_route)
+        .with_state(AppState { registry })
+        // The limit is enforced by tower-http alone; axum's own 2 MB default would undercut it.
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(middleware::map_response(move |response: Response| {
+            json_413(response, max_body_bytes)
+        }))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+}
+
+/// The body limit layer answers an oversized `Content-Length` with a plain-text 413 before any
+/// handler runs; this gives it the API's JSON error shape.
+async fn json_413(response: Response, limit: usize) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        ApiError::body_too_large(limit).into_response()
+    } else {
+        response
+    }
+}
+
+impl From<CollectionError> for ApiError {
+    fn from(error: CollectionError) -> Self {
+        match error {
+            CollectionError::Unknown(name) => ApiError::unknown_collection(&name),
+            CollectionError::Storage(StorageError::AlreadyExists(name)) => ApiError::new(
+                StatusCode::CONFLICT,
+                Some("name"),
+                format!("collection {name:?} already exists"),
+            ),
+            other => ApiError::internal("the request could not be completed", &other),
+        }
+    }
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let device = state.registry.backend().info();
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "variant": backends::variant(),
+        "backend": device.backend,
+        "device": device.device,
+    }))
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, None, "no such route")
+}
+
+async fn list_collections(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({ "collections": state.registry.list().await }))
+}
+
+async fn create_collection(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<CreateCollection>,
+) -> Result<impl IntoResponse, ApiError> {
+    request.validate()?;
+    let info = state
+        .registry
+        .create(&request.name, request.dimension, request.metric)
+        .await?;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+async fn get_collection(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let collection = state.registry.get(&name).await?;
+    Ok(Json(collection.info().await))
+}
+
+async fn delete_collection(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    state.registry.delete(&name).await?;
+    Ok(Json(json!({ "deleted": name })))
+}
+
+async fn upsert(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(batch): JsonBody<UpsertBatch>,
+) -> Result<impl IntoResponse, ApiError> {
+    let collection = state.registry.get(&name).await?;
+    let batch = batch.validate(collection.dimension(), collection.metric())?;
+    let upserted = batch.len();
+    let count = state.registry.upsert(&collection, batch).await?;
+    Ok(Json(json!({ "upserted": upserted, "count": count })))
+}
+
+async fn delete_vectors(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(request): JsonBody<DeleteIds>,
+) -> Result<impl IntoResponse, ApiError> {
+    let collection = state.registry.get(&name).await?;
+    request.validate()?;
+    let deleted = state
+        .registry
+        .delete_vectors(&collection, &request.ids)
+        .await?;
+    Ok(Json(json!({ "deleted": deleted })))
+}
+
+#[derive(Serialize)]
+struct Hits {
+    hits: Vec<IdHit>,
+}
+
+async fn query(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(request): JsonBody<Query>,
+) -> Result<Response, ApiError> {
+    let collection = state.registry.get(&name).await?;
+    let query = request.validate(collection.dimension(), collection.metric())?;
+    let mut results = state
+        .registry
+        .search(&collection, query.queries, query.k)
+        .await?;
+    if query.single {
+        let hits = results.pop().unwrap_or_default();
+        Ok(Json(Hits { hits }).into_response())
+    } else {
+        let results: Vec<Hits> = results.into_iter().map(|hits| Hits { hits }).collect();
+        Ok(Json(json!({ "results": results })).into_response())
+    }
+}

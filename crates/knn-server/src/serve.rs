@@ -1,0 +1,82 @@
+//! The `serve` subcommand: storage, backend, router, listener and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use knn_core::Backend;
+use tokio::net::TcpListener;
+
+use crate::api;
+use crate::collections::Registry;
+use crate::storage::Storage;
+
+/// Opens the data directory, loads every collection into `backend` and builds the router.
+pub async fn build_app(
+    data_dir: &Path,
+    backend: Arc<dyn Backend>,
+    max_body_bytes: usize,
+) -> anyhow::Result<(Router, Arc<Registry>)> {
+    let storage = Storage::open(data_dir)
+        .await
+        .with_context(|| format!("opening storage in {}", data_dir.display()))?;
+    let registry = Arc::new(
+        Registry::load(backend, storage)
+            .await
+            .context("loading collections")?,
+    );
+    Ok((api::router(registry.clone(), max_body_bytes), registry))
+}
+
+pub async fn serve(
+    listen: SocketAddr,
+    data_dir: &Path,
+    backend: Arc<dyn Backend>,
+    max_body_bytes: usize,
+) -> anyhow::Result<()> {
+    let device = backend.info();
+    tracing::info!(backend = %device.backend, device = %device.device, "backend selected");
+    let (app, registry) = build_app(data_dir, backend, max_body_bytes).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%address, data_dir = %data_dir.display(), "listening on {address}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    registry.close().await;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// Resolves on ctrl-c or SIGTERM; in-flight requests then finish before the server exits.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("ctrl-c received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

@@ -1,0 +1,575 @@
+//! The HTTP API through the real router, with a real SQLite database in a temporary directory.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use knn_core::testing::random_matrix;
+use knn_core::{CpuBackend, Metric, reference};
+use knn_server::serve::build_app;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+const DEFAULT_LIMIT: usize = 64 * 1024 * 1024;
+
+struct TestApp {
+    router: Router,
+    dir: TempDir,
+}
+
+async fn app() -> TestApp {
+    app_with_limit(DEFAULT_LIMIT).await
+}
+
+async fn app_with_limit(limit: usize) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let router = router_over(&dir, limit).await;
+    TestApp { router, dir }
+}
+
+async fn router_over(dir: &TempDir, limit: usize) -> Router {
+    build_app(&dir.path().join("data"), Arc::new(CpuBackend::new()), limit)
+        .await
+        .unwrap()
+        .0
+}
+
+impl TestApp {
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "response is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        (status, value)
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        self.send(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn delete(&self, uri: &str) -> (StatusCode, Value) {
+        self.send(Request::delete(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn post_raw(&self, uri: &str, body: impl Into<String>) -> (StatusCode, Value) {
+        let request = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.into()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    async fn post(&self, uri: &str, body: Value) -> (StatusCode, Value) {
+        self.post_raw(uri, body.to_string()).await
+    }
+
+    async fn create(&self, name: &str, dimension: usize, metric: &str) {
+        let (status, body) = self
+            .post(
+                "/collections",
+                json!({"name": name, "dimension": dimension, "metric": metric}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    async fn upsert(&self, name: &str, vectors: Value) -> (StatusCode, Value) {
+        self.post(
+            &format!("/collections/{name}/upsert"),
+            json!({ "vectors": vectors }),
+        )
+        .await
+    }
+
+    async fn count(&self, name: &str) -> u64 {
+        let (status, body) = self.get(&format!("/collections/{name}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["count"].as_u64().unwrap()
+    }
+}
+
+/// Asserts a 4xx JSON error naming `field`.
+fn assert_error(response: (StatusCode, Value), status: StatusCode, field: &str) {
+    let (actual, body) = response;
+    assert_eq!(actual, status, "{body}");
+    assert_eq!(body["field"], field, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+}
+
+fn ids(hits: &Value) -> Vec<&str> {
+    hits.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn health_and_info() {
+    let app = app().await;
+    let (status, body) = app.get("/health").await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    let (status, body) = app.get("/info").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["variant"], knn_server::backends::variant());
+    assert_eq!(body["backend"], "cpu");
+    assert!(body["device"].as_str().unwrap().contains("threads"));
+}
+
+#[tokio::test]
+async fn collections_are_created_listed_described_and_deleted() {
+    let app = app().await;
+    app.create("b", 3, "l2").await;
+    app.create("a", 2, "cosine").await;
+    let (status, body) = app.get("/collections").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"collections": [
+            {"name": "a", "dimension": 2, "metric": "cosine", "count": 0},
+            {"name": "b", "dimension": 3, "metric": "l2", "count": 0},
+        ]})
+    );
+    let (status, body) = app.get("/collections/b").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["dimension"], 3);
+    let (status, _) = app.delete("/collections/b").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_error(
+        app.get("/collections/b").await,
+        StatusCode::NOT_FOUND,
+        "name",
+    );
+    let (_, body) = app.get("/collections").await;
+    assert_eq!(body["collections"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn create_rejects_bad_fields_and_duplicates() {
+    let app = app().await;
+    for (body, field) in [
+        (
+            json!({"name": "c", "dimension": 0, "metric": "dot"}),
+            "dimension",
+        ),
+        (
+            json!({"name": "c", "dimension": 4097, "metric": "dot"}),
+            "dimension",
+        ),
+        (
+            json!({"name": "c", "dimension": -1, "metric": "dot"}),
+            "dimension",
+        ),
+        (
+            json!({"name": "c", "dimension": 2, "metric": "hamming"}),
+            "metric",
+        ),
+        (json!({"name": "c", "dimension": 2}), "metric"),
+        (json!({"name": "", "dimension": 2, "metric": "dot"}), "name"),
+        (
+            json!({"name": "a/b", "dimension": 2, "metric": "dot"}),
+            "name",
+        ),
+        (
+            json!({"name": "c", "dimension": 2, "metric": "dot", "size": 1}),
+            "size",
+        ),
+    ] {
+        assert_error(
+            app.post("/collections", body).await,
+            StatusCode::BAD_REQUEST,
+            field,
+        );
+    }
+    app.create("c", 4096, "dot").await;
+    assert_error(
+        app.post(
+            "/collections",
+            json!({"name": "c", "dimension": 2, "metric": "dot"}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "name",
+    );
+}
+
+#[tokio::test]
+async fn query_returns_ids_and_scores_of_the_reference_in_stable_order() {
+    let app = app().await;
+    let vectors = random_matrix(200, 8, 7);
+    let queries = random_matrix(3, 8, 8);
+    // Ids sort in row order, so the reference's rows map straight to ids.
+    let id = |row: usize| format!("v{row:03}");
+    for metric in Metric::ALL {
+        app.create(metric.as_str(), 8, metric.as_str()).await;
+        let batch: Vec<Value> = (0..vectors.rows())
+            .rev()
+            .map(|r| json!({"id": id(r), "values": vectors.row(r)}))
+            .collect();
+        let (status, body) = app.upsert(metric.as_str(), Value::Array(batch)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, json!({"upserted": 200, "count": 200}));
+
+        let expected = reference::search(&vectors, &queries, metric, 15);
+        let rows: Vec<&[f32]> = (0..3).map(|q| queries.row(q)).collect();
+        let (status, body) = app
+            .post(
+                &format!("/collections/{metric}/query"),
+                json!({"vectors": rows, "k": 15}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let results = body["results"].as_array().unwrap();
+        assert_eq!(results.len(), 3);
+        for (q, result) in results.iter().enumerate() {
+            let want: Vec<String> = expected[q].iter().map(|h| id(h.row as usize)).collect();
+            assert_eq!(ids(&result["hits"]), want, "{metric} query {q}");
+            for (hit, reference) in result["hits"].as_array().unwrap().iter().zip(&expected[q]) {
+                let score = hit["score"].as_f64().unwrap() as f32;
+                assert!(
+                    (score - reference.score).abs() < 1e-4,
+                    "{metric}: {score} vs {}",
+                    reference.score
+                );
+            }
+        }
+
+        let (status, body) = app
+            .post(
+                &format!("/collections/{metric}/query"),
+                json!({"vector": queries.row(0), "k": 3}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let want: Vec<String> = expected[0][..3]
+            .iter()
+            .map(|h| id(h.row as usize))
+            .collect();
+        assert_eq!(ids(&body["hits"]), want);
+    }
+}
+
+#[tokio::test]
+async fn equal_scores_are_ordered_by_id_and_k_defaults_to_10() {
+    let app = app().await;
+    app.create("ties", 2, "dot").await;
+    let batch: Vec<Value> = ["d", "b", "a", "c", "e"]
+        .iter()
+        .map(|id| json!({"id": id, "values": [1.0, 0.0]}))
+        .chain((0..20).map(|i| json!({"id": format!("z{i:02}"), "values": [0.0, 1.0]})))
+        .collect();
+    app.upsert("ties", Value::Array(batch)).await;
+    let (status, body) = app
+        .post(
+            "/collections/ties/query",
+            json!({"vector": [1.0, 0.0], "k": 4}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(ids(&body["hits"]), ["a", "b", "c", "d"]);
+    assert_eq!(body["hits"][0]["score"], 1.0);
+    let (_, body) = app
+        .post("/collections/ties/query", json!({"vector": [0.0, 1.0]}))
+        .await;
+    assert_eq!(body["hits"].as_array().unwrap().len(), 10);
+    assert_eq!(ids(&body["hits"])[0], "z00");
+}
+
+#[tokio::test]
+async fn upsert_replaces_existing_ids_and_delete_removes_them() {
+    let app = app().await;
+    app.create("c", 2, "l2").await;
+    app.upsert(
+        "c",
+        json!([{"id": "x", "values": [0.0, 0.0]}, {"id": "y", "values": [5.0, 5.0]}]),
+    )
+    .await;
+    let (_, body) = app
+        .upsert("c", json!([{"id": "x", "values": [9.0, 9.0]}]))
+        .await;
+    assert_eq!(body, json!({"upserted": 1, "count": 2}));
+    let (_, body) = app
+        .post(
+            "/collections/c/query",
+            json!({"vector": [0.0, 0.0], "k": 1}),
+        )
+        .await;
+    assert_eq!(ids(&body["hits"]), ["y"]);
+    assert_eq!(body["hits"][0]["score"], 50.0);
+
+    let (status, body) = app
+        .post("/collections/c/delete", json!({"ids": ["y", "missing"]}))
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"deleted": 1})));
+    let (_, body) = app
+        .post(
+            "/collections/c/query",
+            json!({"vector": [0.0, 0.0], "k": 5}),
+        )
+        .await;
+    assert_eq!(ids(&body["hits"]), ["x"]);
+    assert_error(
+        app.post("/collections/c/delete", json!({"ids": []})).await,
+        StatusCode::BAD_REQUEST,
+        "ids",
+    );
+    assert_error(
+        app.post("/collections/c/delete", json!({"ids": ["a", ""]}))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "ids[1]",
+    );
+}
+
+#[tokio::test]
+async fn bad_upserts_name_the_field_and_store_nothing() {
+    let app = app().await;
+    app.create("c", 3, "cosine").await;
+    let ok = json!({"id": "ok", "values": [1.0, 2.0, 3.0]});
+    let cases = [
+        (
+            json!([ok, {"id": "b", "values": [1.0, 2.0]}]),
+            "vectors[1].values",
+        ),
+        (
+            json!([ok, {"id": "b", "values": [1.0, 2.0, 3.0, 4.0]}]),
+            "vectors[1].values",
+        ),
+        // 1e39 is valid JSON but beyond f32: it would become infinity.
+        (
+            json!([ok, {"id": "b", "values": [1.0, 1e39, 3.0]}]),
+            "vectors[1].values[1]",
+        ),
+        (
+            json!([ok, {"id": "b", "values": [1.0, -1e39, 3.0]}]),
+            "vectors[1].values[1]",
+        ),
+        (
+            json!([ok, {"id": "b", "values": [0.0, 0.0, 0.0]}]),
+            "vectors[1].values",
+        ),
+        (
+            json!([ok, {"id": "b", "values": [1.0, "2", 3.0]}]),
+            "vectors[1].values[1]",
+        ),
+        (
+            json!([ok, {"id": "b", "values": [1.0, null, 3.0]}]),
+            "vectors[1].values[1]",
+        ),
+        (
+            json!([ok, {"id": "", "values": [1.0, 2.0, 3.0]}]),
+            "vectors[1].id",
+        ),
+        (json!([ok, {"values": [1.0, 2.0, 3.0]}]), "vectors[1].id"),
+        (
+            json!([ok, {"id": "b", "values": [1.0, 2.0, 3.0]}, {"id": "ok", "values": [1.0, 1.0, 1.0]}]),
+            "vectors[2].id",
+        ),
+        (json!([]), "vectors"),
+    ];
+    for (vectors, field) in cases {
+        assert_error(
+            app.upsert("c", vectors).await,
+            StatusCode::BAD_REQUEST,
+            field,
+        );
+    }
+    // A number beyond even f64 is rejected by the JSON parser; the field is still named.
+    let overflow = r#"{"vectors":[{"id":"a","values":[1,1e400,3]}]}"#;
+    assert_error(
+        app.post_raw("/collections/c/upsert", overflow).await,
+        StatusCode::BAD_REQUEST,
+        "vectors[0].values[1]",
+    );
+    assert_error(
+        app.post_raw(
+            "/collections/c/upsert",
+            r#"{"vectors":[{"id":"a","values":[NaN,1,1]}]}"#,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "vectors[0].values[0]",
+    );
+    assert_error(
+        app.post_raw("/collections/c/upsert", "not json").await,
+        StatusCode::BAD_REQUEST,
+        "body",
+    );
+    // Truncated JSON is blamed on the innermost field it ended in.
+    assert_error(
+        app.post_raw("/collections/c/upsert", "{\"vectors\": [")
+            .await,
+        StatusCode::BAD_REQUEST,
+        "vectors",
+    );
+    assert_eq!(app.count("c").await, 0, "a rejected batch stores nothing");
+}
+
+#[tokio::test]
+async fn bad_queries_name_the_field() {
+    let app = app().await;
+    app.create("c", 2, "cosine").await;
+    app.upsert("c", json!([{"id": "a", "values": [1.0, 0.0]}]))
+        .await;
+    let cases = [
+        (json!({"vector": [1.0, 0.0], "k": 0}), "k"),
+        (json!({"vector": [1.0, 0.0], "k": 1001}), "k"),
+        (json!({"vector": [1.0, 0.0], "k": -3}), "k"),
+        (json!({"vector": [1.0]}), "vector"),
+        (json!({"vector": [1.0, 1e39]}), "vector[1]"),
+        (json!({"vector": [0.0, 0.0]}), "vector"),
+        (
+            json!({"vectors": [[1.0, 0.0], [1.0, 2.0, 3.0]]}),
+            "vectors[1]",
+        ),
+        (json!({"vectors": []}), "vectors"),
+        (
+            json!({"vector": [1.0, 0.0], "vectors": [[1.0, 0.0]]}),
+            "vector",
+        ),
+        (json!({"k": 3}), "vector"),
+        (json!({"vector": [1.0, 0.0], "top": 3}), "top"),
+    ];
+    for (body, field) in cases {
+        assert_error(
+            app.post("/collections/c/query", body).await,
+            StatusCode::BAD_REQUEST,
+            field,
+        );
+    }
+    let (status, _) = app
+        .post(
+            "/collections/c/query",
+            json!({"vector": [1.0, 0.0], "k": 1000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_collection_is_404_everywhere() {
+    let app = app().await;
+    let body = json!({"vectors": [{"id": "a", "values": [1.0]}]});
+    assert_error(
+        app.get("/collections/nope").await,
+        StatusCode::NOT_FOUND,
+        "name",
+    );
+    assert_error(
+        app.delete("/collections/nope").await,
+        StatusCode::NOT_FOUND,
+        "name",
+    );
+    assert_error(
+        app.post("/collections/nope/upsert", body).await,
+        StatusCode::NOT_FOUND,
+        "name",
+    );
+    assert_error(
+        app.post("/collections/nope/delete", json!({"ids": ["a"]}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "name",
+    );
+    assert_error(
+        app.post("/collections/nope/query", json!({"vector": [1.0]}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "name",
+    );
+    let (status, body) = app.get("/no/such/route").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].is_string());
+}
+
+#[tokio::test]
+async fn body_over_the_limit_is_413_with_or_without_content_length() {
+    let app = app_with_limit(1024).await;
+    app.create("c", 1, "dot").await;
+    let big: Vec<Value> = (0..200)
+        .map(|i| json!({"id": format!("{i}"), "values": [1.0]}))
+        .collect();
+    let body = json!({ "vectors": big }).to_string();
+    assert!(body.len() > 1024);
+
+    let with_length = Request::post("/collections/c/upsert")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Body::from(body.clone()))
+        .unwrap();
+    assert_error(
+        app.send(with_length).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body",
+    );
+
+    // Without a Content-Length header the limit applies while the body is read.
+    let streamed = Request::post("/collections/c/upsert")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    assert_error(
+        app.send(streamed).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body",
+    );
+    assert_eq!(app.count("c").await, 0);
+}
+
+#[tokio::test]
+async fn non_json_content_type_is_415() {
+    let app = app().await;
+    let request = Request::post("/collections")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from(r#"{"name":"c","dimension":1,"metric":"dot"}"#))
+        .unwrap();
+    assert_error(
+        app.send(request).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "content-type",
+    );
+}
+
+#[tokio::test]
+async fn collections_and_vectors_are_loaded_again_on_start() {
+    let app = app().await;
+    app.create("c", 2, "dot").await;
+    app.upsert(
+        "c",
+        json!([{"id": "a", "values": [1.0, 2.0]}, {"id": "b", "values": [3.0, 4.0]}]),
+    )
+    .await;
+    let TestApp { router, dir } = app;
+    drop(router);
+    let reopened = TestApp {
+        router: router_over(&dir, DEFAULT_LIMIT).await,
+        dir,
+    };
+    let (status, body) = reopened
+        .post(
+            "/collections/c/query",
+            json!({"vector": [1.0, 0.0], "k": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(ids(&body["hits"]), ["b", "a"]);
+}
