@@ -17,14 +17,16 @@ pub enum Change {
     BumpMemberVersion,
     AddInternalCrate,
     BumpLockedDependency,
+    AddTestFile,
 }
 
 impl Change {
-    pub const ALL: [Change; 4] = [
+    pub const ALL: [Change; 5] = [
         Change::EditSource,
         Change::BumpMemberVersion,
         Change::AddInternalCrate,
         Change::BumpLockedDependency,
+        Change::AddTestFile,
     ];
 
     pub fn label(self) -> &'static str {
@@ -33,6 +35,7 @@ impl Change {
             Change::BumpMemberVersion => "(b) bump a member version",
             Change::AddInternalCrate => "(c) add an internal crate",
             Change::BumpLockedDependency => "(d) bump one external dep in the lock",
+            Change::AddTestFile => "(e) add a tests/*.rs file",
         }
     }
 }
@@ -72,9 +75,24 @@ pub fn semver_compatible(from: (u64, u64, u64), to: (u64, u64, u64)) -> bool {
     }
 }
 
-/// Sets `version` in the `[package]` table by editing that one line, so the rest of the manifest
-/// stays byte-identical (an inherited `version.workspace = true` becomes an explicit version).
-pub fn set_package_version(manifest: &str, new_version: &str) -> Result<String, BenchError> {
+/// Sets `version` in `[table]` (`package` or `workspace.package`) by editing that one line, so the
+/// rest of the manifest stays byte-identical.
+/// Whether a member manifest takes its version from `[workspace.package]`.
+pub fn inherits_version(manifest: &str, path: &Path) -> Result<bool, BenchError> {
+    let table: toml::Table = toml::from_str(manifest).map_err(|source| BenchError::Toml {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(table
+        .get("package")
+        .and_then(|p| p.get("version"))
+        .and_then(|v| v.get("workspace"))
+        .and_then(|w| w.as_bool())
+        .unwrap_or(false))
+}
+
+pub fn set_version(manifest: &str, table: &str, new_version: &str) -> Result<String, BenchError> {
+    let header = format!("[{table}]");
     let mut out = Vec::new();
     let mut in_package = false;
     let mut done = false;
@@ -85,7 +103,7 @@ pub fn set_package_version(manifest: &str, new_version: &str) -> Result<String, 
                 out.push(format!("version = \"{new_version}\""));
                 done = true;
             }
-            in_package = trimmed == "[package]";
+            in_package = trimmed == header;
         } else if in_package && !done {
             let key = trimmed.split(['=', '.']).next().unwrap_or("").trim();
             if key == "version" {
@@ -276,19 +294,45 @@ pub fn apply(
             ))
         }
         Change::BumpMemberVersion => {
+            // A member that inherits its version is bumped where the version is written: in
+            // `[workspace.package]`, as a release of such a workspace does.
             let member = first_member(ws)?;
             let member_manifest = in_copy(ws, copy_root, &member.manifest_path);
             let new_version = bump_patch(&member.version)?;
-            let text =
-                set_package_version(&fsutil::read_to_string(&member_manifest)?, &new_version)?;
-            fsutil::write(&member_manifest, &text)?;
+            let member_text = fsutil::read_to_string(&member_manifest)?;
+            let what = if inherits_version(&member_text, &member_manifest)? {
+                let root_text = fsutil::read_to_string(&manifest)?;
+                fsutil::write(
+                    &manifest,
+                    &set_version(&root_text, "workspace.package", &new_version)?,
+                )?;
+                format!(
+                    "`[workspace.package] version` {} → {new_version}, inherited by `{}` and the other members that use it",
+                    member.version, member.name
+                )
+            } else {
+                fsutil::write(
+                    &member_manifest,
+                    &set_version(&member_text, "package", &new_version)?,
+                )?;
+                format!("`{}` {} → {new_version}", member.name, member.version)
+            };
             refresh_lock(&manifest)?;
-            Ok(format!(
-                "`{}` {} → {new_version} (lock refreshed)",
-                member.name, member.version
-            ))
+            Ok(format!("{what} (lock refreshed)"))
         }
         Change::AddInternalCrate => add_internal_crate(ws, copy_root),
+        Change::AddTestFile => {
+            // Auto-discovered targets are part of some keys (cargo-chef's skeleton lists them).
+            let member = first_member(ws)?;
+            let dir = in_copy(
+                ws,
+                copy_root,
+                member.manifest_path.parent().unwrap_or(&ws.root),
+            );
+            let test = dir.join("tests/layer_bench_probe.rs");
+            fsutil::write(&test, "#[test]\nfn probe() {}\n")?;
+            Ok(format!("new integration test `{}`", rel(copy_root, &test)))
+        }
         Change::BumpLockedDependency => {
             let lock_path = copy_root.join("Cargo.lock");
             let locked =
@@ -424,20 +468,33 @@ mod tests {
     fn version_line_is_replaced_inherited_or_not_and_nothing_else_moves() {
         let inherited = "[package]\nname = \"a\"\nversion.workspace = true\n\n[dependencies]\nversion = \"1\"\n";
         assert_eq!(
-            set_package_version(inherited, "0.1.1").unwrap(),
+            set_version(inherited, "package", "0.1.1").unwrap(),
             "[package]\nname = \"a\"\nversion = \"0.1.1\"\n\n[dependencies]\nversion = \"1\"\n"
         );
         let explicit = "[package]\nversion = \"0.1.0\" # x\nname = \"a\"\n";
         assert_eq!(
-            set_package_version(explicit, "0.1.1").unwrap(),
+            set_version(explicit, "package", "0.1.1").unwrap(),
             "[package]\nversion = \"0.1.1\"\nname = \"a\"\n"
         );
         let missing = "[package]\nname = \"a\"\n[lib]\n";
         assert_eq!(
-            set_package_version(missing, "1.0.0").unwrap(),
+            set_version(missing, "package", "1.0.0").unwrap(),
             "[package]\nname = \"a\"\nversion = \"1.0.0\"\n[lib]\n"
         );
-        assert!(set_package_version("[workspace]\n", "1.0.0").is_err());
+        assert!(set_version("[workspace]\n", "package", "1.0.0").is_err());
+        let root = "[workspace]\n[workspace.package]\nversion = \"0.1.0\"\nedition = \"2024\"\n";
+        assert_eq!(
+            set_version(root, "workspace.package", "0.1.1").unwrap(),
+            "[workspace]\n[workspace.package]\nversion = \"0.1.1\"\nedition = \"2024\"\n"
+        );
+    }
+
+    #[test]
+    fn detects_inherited_versions() {
+        let path = Path::new("Cargo.toml");
+        assert!(inherits_version("[package]\nversion.workspace = true\n", path).unwrap());
+        assert!(inherits_version("[package]\nversion = { workspace = true }\n", path).unwrap());
+        assert!(!inherits_version("[package]\nversion = \"1.0.0\"\n", path).unwrap());
     }
 
     #[test]

@@ -183,6 +183,30 @@ fn is_build_output_or_hidden(path: &Path) -> bool {
     name == "target" || (name.starts_with('.') && name != ".cargo")
 }
 
+/// Auto-discovered sources crane replaces with a stub in the dummy source (`src/lib.rs`,
+/// `src/main.rs`, `src/bin/*`): their contents do not matter, their existence does. Declared
+/// targets are covered by the manifest itself; `tests/*.rs` are not stubbed.
+fn crane_stubbed_sources(package_dir: &Path) -> Vec<PathBuf> {
+    let src = package_dir.join("src");
+    let mut stubs: Vec<PathBuf> = ["lib.rs", "main.rs"]
+        .iter()
+        .map(|f| src.join(f))
+        .filter(|p| p.is_file())
+        .collect();
+    if let Ok(entries) = fs::read_dir(src.join("bin")) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_file() && path.extension().is_some_and(|e| e == "rs") {
+                stubs.push(path);
+            } else if path.join("main.rs").is_file() {
+                stubs.push(path.join("main.rs"));
+            }
+        }
+    }
+    stubs.sort();
+    stubs
+}
+
 /// crane's key for `buildDepsOnly` without `dummySrc`: every `Cargo.toml` under the source
 /// (cleaned), every `.cargo/config{,.toml}`, and the whole `Cargo.lock`.
 pub fn crane_key(workspace_root: &Path) -> Result<String, BenchError> {
@@ -201,6 +225,11 @@ pub fn crane_key(workspace_root: &Path) -> Result<String, BenchError> {
         if file_name == "Cargo.toml" {
             let text = String::from_utf8_lossy(&read(&file)?).into_owned();
             entries.push((name, crane_clean_manifest(&text, &file)?.into_bytes()));
+            if let Some(dir) = file.parent() {
+                for stub in crane_stubbed_sources(dir) {
+                    entries.push((relative_name(workspace_root, &stub), b"stub".to_vec()));
+                }
+            }
         } else if (in_dot_cargo && (file_name == "config.toml" || file_name == "config"))
             || name == "Cargo.lock"
         {
@@ -305,7 +334,13 @@ test = false
         assert_ne!(base, bumped);
 
         write(root, "Cargo.lock", "version = 4\n# changed\n");
-        assert_ne!(bumped, crane_key(root).unwrap());
+        let relocked = crane_key(root).unwrap();
+        assert_ne!(bumped, relocked);
+
+        write(root, "a/tests/t.rs", "#[test]\nfn t() {}\n");
+        assert_eq!(relocked, crane_key(root).unwrap());
+        write(root, "a/src/bin/tool.rs", "fn main() {}\n");
+        assert_ne!(relocked, crane_key(root).unwrap());
     }
 
     #[test]
