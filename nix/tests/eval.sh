@@ -58,15 +58,17 @@ drv_paths() { # DIR OUTPUT-SET -> JSON { name: drvPath }, images left out (compa
 }
 
 # --- copies and mutations -------------------------------------------------------------------
-copy() { # NAME -> path of a fresh copy of the checkout
-  local dest="$work/$1"
-  mkdir -p "$dest"
+copy_checkout() { # DEST: the checkout's files (tracked and unignored, or the last commit)
+  mkdir -p "$1"
   if [[ "${EVAL_SOURCE:-worktree}" == head ]]; then
-    git -C "$checkout" archive HEAD | tar -xf - -C "$dest"
+    git -C "$checkout" archive HEAD | tar -xf - -C "$1"
   else
-    (cd "$checkout" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) | tar -xf - -C "$dest"
+    (cd "$checkout" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) | tar -xf - -C "$1"
   fi
-  echo "$dest"
+}
+copy() { # NAME -> path of a fresh copy of the base
+  cp -a "$work/base" "$work/$1"
+  echo "$work/$1"
 }
 regenerate() {
   cargo run -q --locked --manifest-path "$checkout/Cargo.toml" -p deps-layer -- \
@@ -90,37 +92,43 @@ layers() { jq -r 'keys[] | select(startswith("deps-"))' "$work/base.json"; }
 
 # --- the checkout as it is ------------------------------------------------------------------
 say "== base: the checkout"
-base=$(copy base)
-cargo metadata -q --locked --offline --format-version 1 --manifest-path "$base/Cargo.toml" >/dev/null 2>&1 ||
-  cargo metadata -q --locked --format-version 1 --manifest-path "$base/Cargo.toml" >/dev/null || {
-  echo "eval.sh: Cargo.lock of the checkout is out of date with its manifests; nothing to compare" >&2
-  exit 1
-}
+base="$work/base"
+copy_checkout "$base"
+if ! cargo metadata -q --locked --offline --format-version 1 --manifest-path "$base/Cargo.toml" >/dev/null 2>&1; then
+  # Compare against a consistent state: record the manifests' changes in the copy's lock first.
+  say "  note: Cargo.lock is out of date with the manifests; the copies use an updated lock"
+  update_lock "$base"
+  stale_lock=1
+fi
 regenerate "$base"
 if diff -rq "$checkout/nix/deps" "$base/nix/deps" >/dev/null; then
   say "  committed nix/deps is what deps-layer generates"
+elif [[ -n "${stale_lock:-}" ]]; then
+  say "  note: nix/deps differs from what deps-layer generates for the updated lock"
 else
   fail "committed nix/deps differs from what deps-layer generates (run: cargo run -p deps-layer -- generate)"
 fi
 
 t=$(date +%s%N)
-nixc "$base" flake show "path:." >/dev/null
+nixc "$base" flake show "path:." >/dev/null 2>&1 || fail "flake show failed"
 say "  flake show: $(ms_since "$t") ms"
 
-# Every output of the system, each in a fresh process without the evaluation cache (cold).
+# Every output of the system in one process, without the evaluation cache (cold): what a user's
+# first `nix flake check` evaluates before building anything.
 t=$(date +%s%N)
+check_rc=0
+nixc "$base" flake check --no-build --option eval-cache false "path:." >"$work/check.log" 2>&1 || check_rc=$?
+say "  flake check --no-build ($system, cold): $(ms_since "$t") ms, $(grep -c '^derivation evaluated' "$work/check.log") derivations"
+((check_rc == 0)) || {
+  grep -v -e '^evaluating' -e '^checking' "$work/check.log" | tail -20
+  fail "flake check --no-build failed"
+}
 for set in packages checks devShells; do
-  nixc "$base" eval --json --option eval-cache false "path:.#$set.$system" \
-    --apply 'builtins.mapAttrs (_: d: d.drvPath)' >"$work/all-$set.json"
-done
-nixc "$base" eval --raw --option eval-cache false "path:.#formatter.$system.drvPath" >"$work/all-formatter.txt"
-nixc "$base" eval --raw --option eval-cache false "path:.#apps.$system.deps-layer.program" >"$work/all-apps.txt"
-say "  every $system output evaluated (5 cold evaluations): $(ms_since "$t") ms"
-for set in packages checks devShells; do
+  nixc "$base" eval --json "path:.#$set.$system" --apply 'builtins.mapAttrs (_: d: d.drvPath)' >"$work/all-$set.json"
   jq -r --arg s "$set" 'to_entries[] | "    \($s).\(.key) \(.value)"' "$work/all-$set.json"
 done
-say "    formatter $(cat "$work/all-formatter.txt")"
-say "    apps.deps-layer $(cat "$work/all-apps.txt")"
+say "    formatter $(nixc "$base" eval --raw "path:.#formatter.$system.drvPath")"
+say "    apps.deps-layer $(nixc "$base" eval --raw "path:.#apps.$system.deps-layer.program")"
 
 snapshot "$base" base
 crane_default() {
@@ -213,16 +221,35 @@ for name in $(layers); do
   [[ "$(get base "$name")" != "$(get e "$name")" ]] || fail "(e) $name did not change after $dep $current -> $target"
 done
 
-say "== (f) a variant's features change (cuda also enables knn-server/vulkan)"
-f=$(copy f)
-sed -i 's|^cuda = { features = \["knn-server/cuda"\] }|cuda = { features = ["knn-server/cuda", "knn-server/vulkan"] }|' "$f/Cargo.toml"
-! diff -q "$base/Cargo.toml" "$f/Cargo.toml" >/dev/null || fail "(f) could not change cuda's features in Cargo.toml"
+say "== (f) a variant's features change"
+say "  (f1) cuda drops its features"
+f=$(copy f1)
+sed -i 's|^cuda = { features = \[.*\] }|cuda = { features = [] }|' "$f/Cargo.toml"
+! diff -q "$base/Cargo.toml" "$f/Cargo.toml" >/dev/null || fail "(f1) could not change cuda's features in Cargo.toml"
 regenerate "$f"
-snapshot "$f" f
-[[ "$(get base deps-cuda)" != "$(get f deps-cuda)" ]] || fail "(f) deps-cuda did not change"
-say "    deps-cuda $(get base deps-cuda) -> $(get f deps-cuda)"
-say "    also changed (reported, not asserted):"
-jq -r --slurpfile f "$work/f.json" 'to_entries[] | select(.value != $f[0][.key]) | "      \(.key)"' "$work/base.json"
+snapshot "$f" f1
+say "    deps-cuda $(get base deps-cuda) -> $(get f1 deps-cuda)"
+[[ "$(get base deps-cuda)" != "$(get f1 deps-cuda)" ]] || fail "(f1) deps-cuda did not change"
+[[ "$(get f1 deps-cuda)" == "$(get f1 deps-common)" ]] || fail "(f1) feature-less cuda does not use deps-common"
+say "  (f2) cuda also enables knn-server/vulkan"
+f=$(copy f2)
+sed -i 's|^cuda = { features = \["knn-server/cuda"|cuda = { features = ["knn-server/vulkan", "knn-server/cuda"|' "$f/Cargo.toml"
+! diff -q "$base/Cargo.toml" "$f/Cargo.toml" >/dev/null || fail "(f2) could not change cuda's features in Cargo.toml"
+regenerate "$f"
+snapshot "$f" f2
+say "    deps-cuda $(get base deps-cuda) -> $(get f2 deps-cuda)"
+# The layer follows the external dependency graph: it moves exactly when the regenerated layer does.
+if diff -rq "$base/nix/deps" "$f/nix/deps" >/dev/null; then
+  say "    nix/deps unchanged (the added feature enables no other external crate)"
+  [[ "$(get base deps-cuda)" == "$(get f2 deps-cuda)" ]] || fail "(f2) deps-cuda changed though nix/deps did not"
+else
+  say "    nix/deps changed: $(diff -r "$base/nix/deps" "$f/nix/deps" | grep -c '^[<>]') lines"
+  [[ "$(get base deps-cuda)" != "$(get f2 deps-cuda)" ]] || fail "(f2) deps-cuda did not change though nix/deps did"
+fi
+for tag in f1 f2; do
+  say "    also changed in ($tag) (reported, not asserted): $(jq -r --slurpfile o "$work/$tag.json" \
+    '[to_entries[] | select(.value != $o[0][.key]) | .key] | join(" ")' "$work/base.json")"
+done
 
 # --- a variant without features is cpu ---------------------------------------------------------
 say "== a feature-less variant equals cpu"
@@ -300,13 +327,16 @@ image_check() { # VARIANT
     grep -q '^NVIDIA_DRIVER_CAPABILITIES=.*graphics' <<<"$envs" || fail "image-vulkan: no graphics capability"
     ;;
   cpu)
-    gpu=$(jq -r '.[].env.name // empty' "$show" | grep -iE 'cuda|cublas|nvrtc|nvidia|rocm|hip|clr-|vulkan|mesa' || true)
+    # The build closure is a superset of the image's. Crate sources (cargo-src-*, cargo-package-*,
+    # e.g. cudarc's) are compile inputs shared by every variant, not libraries in the image.
+    gpu=$(jq -r '.[].env.name // empty' "$show" | grep -v '^cargo-' |
+      grep -iE 'cuda|cublas|nvrtc|nvidia|rocm|hip|clr-|vulkan|mesa' || true)
     [[ -z "$gpu" ]] || fail "image-cpu closure holds GPU paths: $gpu"
-    say "    closure: $(jq length "$show") derivations, none CUDA/ROCm/Vulkan/Mesa"
+    say "    closure: $(jq length "$show") derivations, no CUDA/ROCm/Vulkan/Mesa package besides crate sources"
     ;;
   esac
 }
-for v in $(jq -r 'keys[] | select(startswith("image-")) | ltrimstr("image-")' "$work/base.json"); do
+for v in $(jq -r 'keys[] | select(startswith("image-")) | ltrimstr("image-")' "$work/all-packages.json"); do
   say "  image-$v"
   image_check "$v"
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Nix part of scripts/test.sh: parse every .nix file, check formatting (alejandra) and dead
-# code (deadnix), and run the nix/lib unit tests.
+# code (deadnix), run the nix/lib unit tests, and the flake evaluation tests (nix/tests/eval.sh)
+# where the nix-eval harness and its snapshots are set up.
 # Needs nix-instantiate (any Nix >= 2.8), alejandra and deadnix on PATH (.ci/run installs them).
 # Nothing is written to /nix: evaluation uses a dummy store and temporary state directories.
 set -euo pipefail
@@ -34,3 +35,15 @@ deadnix --fail "${nix_files[@]}"
 
 echo "== nix: nix/lib unit tests"
 nix_instantiate --eval --strict nix/tests/lib.nix
+echo "== nix: flake evaluation tests"
+harness=${NIX_EVAL_SH:-}
+if [[ -z "$harness" && -x ../shared/nix-eval/eval.sh ]]; then
+  harness=$(cd ../shared/nix-eval && pwd)/eval.sh
+fi
+standin=${NIX_EVAL_HOME:-${TMPDIR:-/tmp}/nix-eval}/inputs/nixpkgs-standin/flake.nix
+if [[ -n "$harness" && -f "$standin" ]]; then
+  NIX_EVAL_SH="$harness" nix/tests/eval.sh
+else
+  echo "skipped: no nix-eval harness with snapshots (../shared/nix-eval after its setup.sh);" \
+    "users' CI runs nix/tests/eval.sh against real nixpkgs"
+fi
