@@ -81,7 +81,15 @@
     if cfg == null
     then pkgs
     else pkgsWithConfig cfg;
-  pick = name: paths: map (path: lib.getAttrFromPath path (variantPkgs name)) paths;
+  # ROCm libraries take the variant's GPU targets the way nixpkgs documents it.
+  pick = name: paths: let
+    targets = (variantOf name).gpuTargets;
+    withTargets = path: pkg:
+      if targets != null && lib.last path == "clr"
+      then pkg.override {localGpuTargets = targets;}
+      else pkg;
+  in
+    map (path: withTargets path (lib.getAttrFromPath path (variantPkgs name))) paths;
 
   imageOf = name:
     pkgs.callPackage ./image.nix {

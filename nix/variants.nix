@@ -7,6 +7,7 @@
 #   nixpkgsConfig     config for the nixpkgs instance the image and dev shell take libraries from
 #   runtimeLibraries  attribute paths in that nixpkgs whose lib/ the binary dlopens
 #   vulkanDrivers     attribute paths of packages whose share/vulkan/icd.d the loader may use
+#   gpuTargets        AMD GPU targets for the ROCm runtime libraries (null: nixpkgs' default)
 #   driverRunpath     add /run/opengl-driver/lib to the binary's RUNPATH (NixOS hosts)
 #   unfree            which unfree licence family the variant may use ("cuda") or null
 #   systems           the systems nixpkgs supports this variant on
@@ -38,9 +39,10 @@
     accelerator = "rocm";
     nixpkgsConfig = {
       rocmSupport = true;
-      # CDNA2/3 and RDNA2/3; override in your own nixpkgs config to trim or extend.
-      rocmGpuTargets = ["gfx908" "gfx90a" "gfx942" "gfx1030" "gfx1100"];
     };
+    # CDNA2/3 and RDNA2/3, applied as nixpkgs documents it: rocmPackages.clr.override
+    # { localGpuTargets = ...; }. Edit to trim or extend.
+    gpuTargets = ["gfx908" "gfx90a" "gfx942" "gfx1030" "gfx1100"];
     # The HIP runtime (libamdhip64) is dlopened; it pulls the HSA runtime in through its closure.
     runtimeLibraries = [
       ["rocmPackages" "clr"]

@@ -23,6 +23,7 @@ let
     nixpkgsConfig = {};
     runtimeLibraries = [];
     vulkanDrivers = [];
+    gpuTargets = null;
     driverRunpath = false;
     unfree = null;
     systems = linuxSystems;
@@ -54,7 +55,7 @@ in {
     in {
       inherit name;
       inherit (v) features;
-      inherit (m) accelerator systems runtimeLibraries vulkanDrivers;
+      inherit (m) accelerator systems runtimeLibraries vulkanDrivers gpuTargets;
       layer = variants.layerName name v;
       layerCommands = variants.layerCommands name v;
       cargoExtraArgs = variants.cargoExtraArgs v;

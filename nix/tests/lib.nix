@@ -223,11 +223,16 @@ let
       };
     }
     {
-      name = "rocm turns on rocmSupport with GPU targets";
-      actual = {inherit (v.rocm.nixpkgsConfig) rocmSupport rocmGpuTargets;};
+      name = "rocm turns on rocmSupport and names its GPU targets; others keep nixpkgs' default";
+      actual = {
+        inherit (v.rocm.nixpkgsConfig) rocmSupport;
+        rocmTargets = v.rocm.gpuTargets;
+        cpuTargets = v.cpu.gpuTargets;
+      };
       expected = {
         rocmSupport = true;
-        rocmGpuTargets = ["gfx908" "gfx90a" "gfx942" "gfx1030" "gfx1100"];
+        rocmTargets = ["gfx908" "gfx90a" "gfx942" "gfx1030" "gfx1100"];
+        cpuTargets = null;
       };
     }
     {
