@@ -162,9 +162,9 @@ fn scan_block_avx2_fma(
 }
 
 /// Scores a block of rows against all queries. Inlined into each instruction-set wrapper so the
-/// same source is vectorised for each.
+/// same source is compiled for each.
 #[inline(always)]
-fn scan_block<const FMA: bool>(
+fn scan_block<const AVX2: bool>(
     metric: Metric,
     rows: &[f32],
     first_row: u32,
@@ -179,9 +179,18 @@ fn scan_block<const FMA: bool>(
             std::array::from_fn(|j| queries.row((group_start + j).min(query_count - 1)));
         let members = (query_count - group_start).min(QUERY_GROUP);
         for (offset, row) in rows.chunks_exact(dim).enumerate() {
-            let scores = match metric {
-                Metric::L2 => group_scores::<FMA, true>(row, &group),
-                Metric::Cosine | Metric::Dot => group_scores::<FMA, false>(row, &group),
+            let scores = match (metric, AVX2) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `AVX2` is only true inside `scan_block_avx2_fma`, which runs only
+                // after `Kernel::detect` confirmed AVX2 and FMA.
+                (Metric::L2, true) => unsafe { avx2::group_scores::<true>(row, &group) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above.
+                (Metric::Cosine | Metric::Dot, true) => unsafe {
+                    avx2::group_scores::<false>(row, &group)
+                },
+                (Metric::L2, _) => portable_group_scores::<true>(row, &group),
+                (Metric::Cosine | Metric::Dot, _) => portable_group_scores::<false>(row, &group),
             };
             let row_index = first_row + offset as u32;
             for (j, &score) in scores.iter().take(members).enumerate() {
@@ -191,40 +200,120 @@ fn scan_block<const FMA: bool>(
     }
 }
 
-/// Dot products (or squared distances when `L2`) of one row with four queries.
+/// Dot products (or squared distances when `L2`) of one row with four queries, in plain Rust
+/// for any CPU.
 #[inline(always)]
-fn group_scores<const FMA: bool, const L2: bool>(
+fn portable_group_scores<const L2: bool>(
     row: &[f32],
     group: &[&[f32]; QUERY_GROUP],
 ) -> [f32; QUERY_GROUP] {
-    let mut acc = [[0f32; LANES]; QUERY_GROUP];
-    let (row_chunks, row_tail) = row.as_chunks::<LANES>();
-    let query_chunks: [&[[f32; LANES]]; QUERY_GROUP] =
-        std::array::from_fn(|j| group[j].as_chunks::<LANES>().0);
-    for (c, r) in row_chunks.iter().enumerate() {
-        for j in 0..QUERY_GROUP {
-            let q = &query_chunks[j][c];
+    std::array::from_fn(|j| {
+        let query = &group[j][..row.len()];
+        let mut acc = [0f32; LANES];
+        let (row_chunks, row_tail) = row.as_chunks::<LANES>();
+        let (query_chunks, query_tail) = query.as_chunks::<LANES>();
+        for (r, q) in row_chunks.iter().zip(query_chunks) {
             for l in 0..LANES {
-                acc[j][l] = term::<FMA, L2>(r[l], q[l], acc[j][l]);
+                let (x, y) = if L2 {
+                    (r[l] - q[l], r[l] - q[l])
+                } else {
+                    (r[l], q[l])
+                };
+                acc[l] += x * y;
             }
         }
-    }
-    let tail_start = row_chunks.len() * LANES;
-    std::array::from_fn(|j| {
-        let mut sum = acc[j].iter().sum::<f32>();
-        for (i, &r) in row_tail.iter().enumerate() {
-            sum = term::<FMA, L2>(r, group[j][tail_start + i], sum);
+        let mut sum = acc.iter().sum::<f32>();
+        for (&r, &q) in row_tail.iter().zip(query_tail) {
+            let (x, y) = if L2 { (r - q, r - q) } else { (r, q) };
+            sum += x * y;
         }
         sum
     })
 }
 
-/// One accumulation step. `mul_add` only where the CPU fuses it in hardware; elsewhere it would
-/// be a slow library call.
-#[inline(always)]
-fn term<const FMA: bool, const L2: bool>(a: f32, b: f32, acc: f32) -> f32 {
-    let (x, y) = if L2 { (a - b, a - b) } else { (a, b) };
-    if FMA { x.mul_add(y, acc) } else { x * y + acc }
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::{
+        __m256, _mm_add_ps, _mm_storeu_ps, _mm256_add_ps, _mm256_castps256_ps128,
+        _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_hadd_ps, _mm256_loadu_ps, _mm256_setzero_ps,
+        _mm256_sub_ps,
+    };
+
+    use super::QUERY_GROUP;
+
+    /// Dot products (or squared distances when `L2`) of one row with four queries: two 8-wide
+    /// accumulators per query give eight independent FMA chains, enough to keep both FMA units
+    /// busy.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(super) fn group_scores<const L2: bool>(
+        row: &[f32],
+        group: &[&[f32]; QUERY_GROUP],
+    ) -> [f32; QUERY_GROUP] {
+        let dim = row.len();
+        assert!(
+            group.iter().all(|q| q.len() == dim),
+            "query of another dimension"
+        );
+        let mut acc: [__m256; 2 * QUERY_GROUP] = [_mm256_setzero_ps(); 2 * QUERY_GROUP];
+        let mut i = 0;
+        #[inline(always)]
+        fn step<const L2: bool>(r: __m256, q: __m256, acc: __m256) -> __m256 {
+            // SAFETY: only inlined into `group_scores`, which has AVX2 and FMA enabled.
+            unsafe {
+                if L2 {
+                    let d = _mm256_sub_ps(r, q);
+                    _mm256_fmadd_ps(d, d, acc)
+                } else {
+                    _mm256_fmadd_ps(r, q, acc)
+                }
+            }
+        }
+        // SAFETY: every load reads 8 floats at an offset `i` with `i + 8 <= dim` (16 for the
+        // pair), and the row and all queries have length `dim` (asserted above).
+        unsafe {
+            while i + 16 <= dim {
+                let r0 = _mm256_loadu_ps(row.as_ptr().add(i));
+                let r1 = _mm256_loadu_ps(row.as_ptr().add(i + 8));
+                for (j, query) in group.iter().enumerate() {
+                    let q0 = _mm256_loadu_ps(query.as_ptr().add(i));
+                    let q1 = _mm256_loadu_ps(query.as_ptr().add(i + 8));
+                    acc[2 * j] = step::<L2>(r0, q0, acc[2 * j]);
+                    acc[2 * j + 1] = step::<L2>(r1, q1, acc[2 * j + 1]);
+                }
+                i += 16;
+            }
+            if i + 8 <= dim {
+                let r0 = _mm256_loadu_ps(row.as_ptr().add(i));
+                for (j, query) in group.iter().enumerate() {
+                    let q0 = _mm256_loadu_ps(query.as_ptr().add(i));
+                    acc[2 * j] = step::<L2>(r0, q0, acc[2 * j]);
+                }
+                i += 8;
+            }
+        }
+        let mut sums = [0f32; QUERY_GROUP];
+        // SAFETY: `sums` holds exactly 4 floats; the rest are register operations.
+        unsafe {
+            let [a, b, c, d] = std::array::from_fn(|j| _mm256_add_ps(acc[2 * j], acc[2 * j + 1]));
+            // Three horizontal adds and one cross-lane add reduce four queries at once.
+            let ab = _mm256_hadd_ps(a, b);
+            let cd = _mm256_hadd_ps(c, d);
+            let abcd = _mm256_hadd_ps(ab, cd);
+            let total = _mm_add_ps(
+                _mm256_castps256_ps128(abcd),
+                _mm256_extractf128_ps::<1>(abcd),
+            );
+            _mm_storeu_ps(sums.as_mut_ptr(), total);
+        }
+        for (sum, query) in sums.iter_mut().zip(group) {
+            for (&r, &q) in row[i..].iter().zip(&query[i..]) {
+                let (x, y) = if L2 { (r - q, r - q) } else { (r, q) };
+                *sum = x.mul_add(y, *sum);
+            }
+        }
+        sums
+    }
 }
 
 #[cfg(test)]

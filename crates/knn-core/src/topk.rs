@@ -11,6 +11,10 @@ pub struct TopK {
     k: usize,
     metric: Metric,
     heap: Vec<Hit>,
+    /// The worst kept score once the heap is full, so that a strictly worse candidate is
+    /// rejected with one comparison. NaN until then: every comparison with NaN is false, so
+    /// nothing is rejected early.
+    bound: f32,
 }
 
 impl TopK {
@@ -19,6 +23,7 @@ impl TopK {
             k,
             metric,
             heap: Vec::with_capacity(k.min(4096)),
+            bound: f32::NAN,
         }
     }
 
@@ -51,6 +56,14 @@ impl TopK {
     /// Offers a candidate; it is kept if fewer than `k` hits are held or it beats the worst.
     #[inline]
     pub fn push(&mut self, row: u32, score: f32) {
+        let strictly_worse = if self.metric.higher_is_better() {
+            score < self.bound
+        } else {
+            score > self.bound
+        };
+        if strictly_worse {
+            return;
+        }
         let hit = Hit { row, score };
         if self.heap.len() < self.k {
             self.heap.push(hit);
@@ -60,6 +73,11 @@ impl TopK {
         {
             self.heap[0] = hit;
             self.sift_down(0);
+        }
+        if self.heap.len() == self.k
+            && let Some(worst) = self.heap.first()
+        {
+            self.bound = worst.score;
         }
     }
 

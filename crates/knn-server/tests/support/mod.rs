@@ -158,11 +158,13 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
-/// Sends a signal with the system's `kill`, as an operator or supervisor would.
+/// Sends a signal as an operator or supervisor would, through the shell's `kill` builtin (std
+/// can only send SIGKILL, and a shell exists wherever the tests run).
 pub fn signal(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([format!("-{signal}"), child.id().to_string()])
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -s {signal} {}", child.id()))
         .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{signal} failed");
+        .expect("run sh");
+    assert!(status.success(), "kill -s {signal} failed");
 }
