@@ -2,9 +2,10 @@
 //! blocks.
 //!
 //! Each rayon task takes a block of rows small enough to stay in L2 and scores it against every
-//! query, four queries at a time so that each row is loaded once per four queries. Every worker
-//! keeps its own [`TopK`] per query; the workers' selections are merged at the end. Because
-//! [`TopK`] is exact and independent of push order, the result equals a sequential scan.
+//! query in tiles of two rows by four queries, so that each loaded row serves four queries and
+//! each loaded query two rows. Every worker keeps its own [`TopK`] per query; the workers'
+//! selections are merged at the end. Because [`TopK`] is exact and independent of push order,
+//! the result equals a sequential scan.
 
 use rayon::prelude::*;
 
@@ -18,8 +19,11 @@ use crate::topk::TopK;
 const BLOCK_BYTES: usize = 128 * 1024;
 /// Blocks never get smaller than this, so that per-block overhead stays negligible.
 const MIN_BLOCK_ROWS: usize = 16;
-/// Queries scored together against one row; 4 x 8 accumulators fit the vector registers.
+/// Queries scored together against a tile of rows: each row is loaded once per four queries.
 const QUERY_GROUP: usize = 4;
+/// Rows scored together against a group of queries: each query is loaded once per two rows, and
+/// the 2 x 4 accumulators fill half of the 16 vector registers.
+const ROW_TILE: usize = 2;
 /// Accumulator lanes per query: one AVX register, two SSE/NEON registers.
 const LANES: usize = 8;
 
@@ -178,23 +182,33 @@ fn scan_block<const AVX2: bool>(
         let group: [&[f32]; QUERY_GROUP] =
             std::array::from_fn(|j| queries.row((group_start + j).min(query_count - 1)));
         let members = (query_count - group_start).min(QUERY_GROUP);
-        for (offset, row) in rows.chunks_exact(dim).enumerate() {
+        let row_count = rows.len() / dim;
+        for first in (0..row_count).step_by(ROW_TILE) {
+            // A short last tile repeats its final row; the extra scores are discarded.
+            let tile: [&[f32]; ROW_TILE] = std::array::from_fn(|i| {
+                let r = (first + i).min(row_count - 1);
+                &rows[r * dim..(r + 1) * dim]
+            });
             let scores = match (metric, AVX2) {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: `AVX2` is only true inside `scan_block_avx2_fma`, which runs only
                 // after `Kernel::detect` confirmed AVX2 and FMA.
-                (Metric::L2, true) => unsafe { avx2::group_scores::<true>(row, &group) },
+                (Metric::L2, true) => unsafe { avx2::tile_scores::<true>(&tile, &group) },
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as above.
                 (Metric::Cosine | Metric::Dot, true) => unsafe {
-                    avx2::group_scores::<false>(row, &group)
+                    avx2::tile_scores::<false>(&tile, &group)
                 },
-                (Metric::L2, _) => portable_group_scores::<true>(row, &group),
-                (Metric::Cosine | Metric::Dot, _) => portable_group_scores::<false>(row, &group),
+                (Metric::L2, _) => tile.map(|row| portable_group_scores::<true>(row, &group)),
+                (Metric::Cosine | Metric::Dot, _) => {
+                    tile.map(|row| portable_group_scores::<false>(row, &group))
+                }
             };
-            let row_index = first_row + offset as u32;
-            for (j, &score) in scores.iter().take(members).enumerate() {
-                tops[group_start + j].push(row_index, score);
+            for (i, row_scores) in scores.iter().take(row_count - first).enumerate() {
+                let row_index = first_row + (first + i) as u32;
+                for (j, &score) in row_scores.iter().take(members).enumerate() {
+                    tops[group_start + j].push(row_index, score);
+                }
             }
         }
     }
@@ -234,32 +248,29 @@ fn portable_group_scores<const L2: bool>(
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::{
-        __m256, _mm_add_ps, _mm_storeu_ps, _mm256_add_ps, _mm256_castps256_ps128,
-        _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_hadd_ps, _mm256_loadu_ps, _mm256_setzero_ps,
-        _mm256_sub_ps,
+        __m256, _mm_add_ps, _mm_storeu_ps, _mm256_castps256_ps128, _mm256_extractf128_ps,
+        _mm256_fmadd_ps, _mm256_hadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_sub_ps,
     };
 
-    use super::QUERY_GROUP;
+    use super::{QUERY_GROUP, ROW_TILE};
 
-    /// Dot products (or squared distances when `L2`) of one row with four queries: two 8-wide
-    /// accumulators per query give eight independent FMA chains, enough to keep both FMA units
-    /// busy.
+    /// Dot products (or squared distances when `L2`) of two rows with four queries. The eight
+    /// row-query pairs give eight independent FMA chains, enough to keep both FMA units busy, and
+    /// each 8-float step loads 6 vectors for 8 FMAs.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    pub(super) fn group_scores<const L2: bool>(
-        row: &[f32],
+    pub(super) fn tile_scores<const L2: bool>(
+        tile: &[&[f32]; ROW_TILE],
         group: &[&[f32]; QUERY_GROUP],
-    ) -> [f32; QUERY_GROUP] {
-        let dim = row.len();
+    ) -> [[f32; QUERY_GROUP]; ROW_TILE] {
+        let dim = tile[0].len();
         assert!(
-            group.iter().all(|q| q.len() == dim),
-            "query of another dimension"
+            tile.iter().chain(group).all(|v| v.len() == dim),
+            "rows and queries of one dimension"
         );
-        let mut acc: [__m256; 2 * QUERY_GROUP] = [_mm256_setzero_ps(); 2 * QUERY_GROUP];
-        let mut i = 0;
         #[inline(always)]
         fn step<const L2: bool>(r: __m256, q: __m256, acc: __m256) -> __m256 {
-            // SAFETY: only inlined into `group_scores`, which has AVX2 and FMA enabled.
+            // SAFETY: only inlined into `tile_scores`, which has AVX2 and FMA enabled.
             unsafe {
                 if L2 {
                     let d = _mm256_sub_ps(r, q);
@@ -269,47 +280,41 @@ mod avx2 {
                 }
             }
         }
-        // SAFETY: every load reads 8 floats at an offset `i` with `i + 8 <= dim` (16 for the
-        // pair), and the row and all queries have length `dim` (asserted above).
+        let mut acc = [[_mm256_setzero_ps(); QUERY_GROUP]; ROW_TILE];
+        let mut i = 0;
+        // SAFETY: every load reads 8 floats at an offset `i` with `i + 8 <= dim`, and all rows
+        // and queries have length `dim` (asserted above).
         unsafe {
-            while i + 16 <= dim {
-                let r0 = _mm256_loadu_ps(row.as_ptr().add(i));
-                let r1 = _mm256_loadu_ps(row.as_ptr().add(i + 8));
+            while i + 8 <= dim {
+                let r = tile.map(|row| _mm256_loadu_ps(row.as_ptr().add(i)));
                 for (j, query) in group.iter().enumerate() {
-                    let q0 = _mm256_loadu_ps(query.as_ptr().add(i));
-                    let q1 = _mm256_loadu_ps(query.as_ptr().add(i + 8));
-                    acc[2 * j] = step::<L2>(r0, q0, acc[2 * j]);
-                    acc[2 * j + 1] = step::<L2>(r1, q1, acc[2 * j + 1]);
-                }
-                i += 16;
-            }
-            if i + 8 <= dim {
-                let r0 = _mm256_loadu_ps(row.as_ptr().add(i));
-                for (j, query) in group.iter().enumerate() {
-                    let q0 = _mm256_loadu_ps(query.as_ptr().add(i));
-                    acc[2 * j] = step::<L2>(r0, q0, acc[2 * j]);
+                    let q = _mm256_loadu_ps(query.as_ptr().add(i));
+                    for (acc_row, &r) in acc.iter_mut().zip(&r) {
+                        acc_row[j] = step::<L2>(r, q, acc_row[j]);
+                    }
                 }
                 i += 8;
             }
         }
-        let mut sums = [0f32; QUERY_GROUP];
-        // SAFETY: `sums` holds exactly 4 floats; the rest are register operations.
-        unsafe {
-            let [a, b, c, d] = std::array::from_fn(|j| _mm256_add_ps(acc[2 * j], acc[2 * j + 1]));
-            // Three horizontal adds and one cross-lane add reduce four queries at once.
-            let ab = _mm256_hadd_ps(a, b);
-            let cd = _mm256_hadd_ps(c, d);
-            let abcd = _mm256_hadd_ps(ab, cd);
-            let total = _mm_add_ps(
-                _mm256_castps256_ps128(abcd),
-                _mm256_extractf128_ps::<1>(abcd),
-            );
-            _mm_storeu_ps(sums.as_mut_ptr(), total);
+        let mut sums = [[0f32; QUERY_GROUP]; ROW_TILE];
+        for (row_sums, [a, b, c, d]) in sums.iter_mut().zip(acc) {
+            // SAFETY: `row_sums` holds exactly 4 floats; the rest are register operations.
+            unsafe {
+                // Three horizontal adds and one cross-lane add reduce four queries at once.
+                let abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+                let total = _mm_add_ps(
+                    _mm256_castps256_ps128(abcd),
+                    _mm256_extractf128_ps::<1>(abcd),
+                );
+                _mm_storeu_ps(row_sums.as_mut_ptr(), total);
+            }
         }
-        for (sum, query) in sums.iter_mut().zip(group) {
-            for (&r, &q) in row[i..].iter().zip(&query[i..]) {
-                let (x, y) = if L2 { (r - q, r - q) } else { (r, q) };
-                *sum = x.mul_add(y, *sum);
+        for (row_sums, row) in sums.iter_mut().zip(tile) {
+            for (sum, query) in row_sums.iter_mut().zip(group) {
+                for (&r, &q) in row[i..].iter().zip(&query[i..]) {
+                    let (x, y) = if L2 { (r - q, r - q) } else { (r, q) };
+                    *sum = x.mul_add(y, *sum);
+                }
             }
         }
         sums
