@@ -19,7 +19,8 @@ pub const DEFAULT_OUT: &str = "nix/deps";
 pub struct Options {
     /// Any manifest of the workspace (its root is found through `cargo metadata`).
     pub manifest_path: PathBuf,
-    /// How the real build selects packages: `--workspace` unless the user builds a subset.
+    /// How the real build selects packages: `--workspace` unless the user builds a subset
+    /// (`--package p`, `--bin b`; empty for the default members).
     pub selection: Vec<String>,
     pub cargo: Cargo,
 }
@@ -193,6 +194,9 @@ fn resolver(manifest: &toml::Table) -> String {
 /// The command that regenerates the layer, written into its header.
 pub fn regenerate_command(out_from_root: &str, selection: &[String]) -> String {
     let mut command = format!("deps-layer generate --out {out_from_root}");
+    if selection.is_empty() {
+        command.push_str(" --default-members");
+    }
     if selection != ["--workspace"] {
         for arg in selection {
             command.push(' ');

@@ -61,6 +61,9 @@ struct Common {
     /// Build only these binaries in the real build.
     #[arg(long = "bin")]
     bins: Vec<String>,
+    /// The real build selects the workspace's default members (plain `cargo build`).
+    #[arg(long, conflicts_with_all = ["packages", "bins"])]
+    default_members: bool,
     /// Do not touch the network (all crates must be in the local cache).
     #[arg(long)]
     offline: bool,
@@ -69,7 +72,7 @@ struct Common {
 impl Common {
     fn options(&self) -> Options {
         let mut options = Options::new(self.manifest_path.clone());
-        if !self.packages.is_empty() || !self.bins.is_empty() {
+        if self.default_members || !self.packages.is_empty() || !self.bins.is_empty() {
             options.selection.clear();
             for package in &self.packages {
                 options

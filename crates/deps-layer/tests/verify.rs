@@ -8,29 +8,7 @@ use deps_layer::generate::Options;
 use deps_layer::verify::{VerifyOptions, verify};
 
 fn verify_all(fixture: &Fixture, layered: bool) {
-    let reports = verify(&VerifyOptions {
-        generate: Options::new(fixture.manifest()),
-        variants: Vec::new(),
-        layered,
-        clippy: false,
-        layer: None,
-    })
-    .unwrap();
-    assert!(!reports.is_empty());
-    for report in &reports {
-        let shown = report.render();
-        assert!(report.layer_units > 0, "{shown}");
-        assert_eq!(report.recompiled(), 0, "{shown}");
-        let real = report.phases.last().unwrap();
-        assert!(
-            real.external_fresh > 0,
-            "the real build used the layer: {shown}"
-        );
-        assert!(
-            real.local_compiled > 0,
-            "the workspace itself was compiled: {shown}"
-        );
-    }
+    common::assert_all_reused(&common::verify_fixture(fixture, None, layered, None));
 }
 
 #[test]

@@ -116,3 +116,43 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// `verify` of every variant of a fixture for a package selection (None: the whole workspace).
+pub fn verify_fixture(
+    fixture: &Fixture,
+    selection: Option<&[&str]>,
+    layered: bool,
+    layer: Option<PathBuf>,
+) -> Vec<deps_layer::verify::VariantReport> {
+    let mut generate = Options::new(fixture.manifest());
+    if let Some(selection) = selection {
+        generate.selection = selection.iter().map(|arg| arg.to_string()).collect();
+    }
+    deps_layer::verify::verify(&deps_layer::verify::VerifyOptions {
+        generate,
+        variants: Vec::new(),
+        layered,
+        clippy: false,
+        layer,
+    })
+    .unwrap()
+}
+
+/// Asserts that the real build recompiled no external unit, for every report.
+pub fn assert_all_reused(reports: &[deps_layer::verify::VariantReport]) {
+    assert!(!reports.is_empty());
+    for report in reports {
+        let shown = report.render();
+        assert!(report.layer_units > 0, "{shown}");
+        assert_eq!(report.recompiled(), 0, "{shown}");
+        let real = report.phases.last().unwrap();
+        assert!(
+            real.external_fresh > 0,
+            "the real build used the layer: {shown}"
+        );
+        assert!(
+            real.local_compiled > 0,
+            "the workspace itself was compiled: {shown}"
+        );
+    }
+}
