@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Runs a knn-server image and checks it over HTTP: the service runs as a non-root user, /health
+# answers, an upsert and a query work, and after the container is removed and started again on the
+# same /data volume the vectors are still there. Prints a transcript.
+#
+#   nix build .#image-cpu && ./result > /tmp/knn.tar && nix/tests/image-run.sh /tmp/knn.tar
+#   ENGINE=docker nix/tests/image-run.sh /tmp/knn.tar
+#
+# ENGINE: podman (default) or docker. Without networking in the engine (NETWORK=none, as the
+# nix-eval build mode runs podman), requests go through the container's network namespace with
+# nsenter instead of a published port. PODMAN_GLOBAL_ARGS are placed before `run` (build mode:
+# "--runtime runc --cgroup-manager cgroupfs"; also set CONTAINERS_CONF to a file with
+# `default_ulimits = []`, as ../shared/nix-eval/run-image.sh does).
+set -euo pipefail
+[[ $# -eq 1 && -f "$1" ]] || {
+  echo "usage: image-run.sh IMAGE.tar" >&2
+  exit 2
+}
+engine=${ENGINE:-podman}
+network=${NETWORK:-none}
+read -r -a global <<<"${PODMAN_GLOBAL_ARGS:-}"
+[[ "$engine" == podman ]] || global=()
+name=knn-image-run-$$
+volume=knn-image-run-data-$$
+port=18080
+failures=0
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+run() {
+  echo "\$ $*" >&2
+  "$@"
+}
+ctr() { "$engine" "${global[@]}" "$@"; }
+
+cleanup() {
+  ctr rm -f "$name" >/dev/null 2>&1 || true
+  ctr volume rm -f "$volume" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+image=$(ctr load -q -i "$1" | sed -n 's/^Loaded image[^:]*: *//p' | tail -1)
+[[ -n "$image" ]] || {
+  echo "could not load $1" >&2
+  exit 1
+}
+echo "image: $image ($(du -h "$1" | cut -f1) tar, $(gzip -c "$1" | wc -c | awk '{printf "%.1f MB", $1/1e6}') gzipped)"
+
+start() {
+  local net=(--network "$network")
+  [[ "$network" == none ]] || net+=(-p "127.0.0.1:$port:8080")
+  run ctr run -d --name "$name" "${net[@]}" -v "$volume:/data" "$image" >/dev/null
+}
+http() { # METHOD PATH [JSON]
+  local url=http://127.0.0.1:8080$2 args=(-sS -X "$1" -H 'content-type: application/json')
+  [[ $# -lt 3 ]] || args+=(-d "$3")
+  if [[ "$network" == none ]]; then
+    nsenter -t "$(ctr inspect -f '{{.State.Pid}}' "$name")" -n curl "${args[@]}" "$url"
+  else
+    curl "${args[@]}" "http://127.0.0.1:$port$2"
+  fi
+}
+wait_healthy() {
+  for _ in $(seq 50); do
+    if out=$(http GET /health 2>/dev/null); then
+      echo "GET /health -> $out"
+      return 0
+    fi
+    sleep 0.2
+  done
+  fail "/health never answered"
+  ctr logs "$name" | tail -20
+  return 1
+}
+
+start
+wait_healthy
+user=$(ctr top "$name" user,pid,args 2>/dev/null | tail -n +2 || true)
+echo "processes: $user"
+grep -qE '^(root|0) ' <<<"$user" && fail "the service runs as root"
+echo "POST /collections -> $(http POST /collections '{"name":"demo","dimension":3,"metric":"cosine"}')"
+echo "POST /collections/demo/upsert -> $(http POST /collections/demo/upsert '{"vectors":[{"id":"a","values":[1,0,0]},{"id":"b","values":[0,1,0]},{"id":"c","values":[0.9,0.1,0]}]}')"
+q1=$(http POST /collections/demo/query '{"vector":[1,0,0],"k":2}')
+echo "POST /collections/demo/query -> $q1"
+grep -q '"a"' <<<"$q1" || fail "the query does not return a"
+
+run ctr rm -f "$name" >/dev/null
+start
+wait_healthy
+q2=$(http POST /collections/demo/query '{"vector":[1,0,0],"k":2}')
+echo "after restart on the same volume: POST /collections/demo/query -> $q2"
+[[ "$q1" == "$q2" ]] || fail "the vectors did not survive the restart"
+ctr logs "$name" 2>&1 | tail -5 | sed 's/^/log: /'
+
+((failures == 0)) || exit 1
+echo "image-run.sh: all checks passed"
