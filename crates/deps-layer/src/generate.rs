@@ -166,6 +166,39 @@ fn carried_tables(manifest: &toml::Table, local_names: &BTreeSet<String>) -> Str
     toml::to_string(&carried).unwrap_or_default()
 }
 
+/// The settings of the workspace's `.cargo/config.toml` that change how units compile (flags,
+/// target, profiles, environment), for the layer's own `.cargo/config.toml`.
+fn cargo_config(root: &Path) -> Result<Option<String>> {
+    let Some(path) = ["config.toml", "config"]
+        .iter()
+        .map(|name| root.join(".cargo").join(name))
+        .find(|path| path.is_file())
+    else {
+        return Ok(None);
+    };
+    let config = read_toml(&path)?;
+    let mut kept = toml::Table::new();
+    if let Some(toml::Value::Table(build)) = config.get("build") {
+        let build: toml::Table = build
+            .iter()
+            .filter(|(key, _)| matches!(key.as_str(), "rustflags" | "rustdocflags" | "target"))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        if !build.is_empty() {
+            kept.insert("build".into(), toml::Value::Table(build));
+        }
+    }
+    for table in ["target", "profile", "env"] {
+        if let Some(value) = config.get(table) {
+            kept.insert(table.into(), value.clone());
+        }
+    }
+    if kept.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(toml::to_string(&kept).unwrap_or_default()))
+}
+
 fn resolver(manifest: &toml::Table) -> String {
     let explicit = manifest
         .get("workspace")
@@ -228,6 +261,12 @@ pub fn generate(options: &Options, out_from_root: &str) -> Result<(Layer, Worksp
         regenerate: regenerate_command(out_from_root, &options.selection),
     };
     let mut files = manifest::render(&plan, &carried);
+    if let Some(config) = cargo_config(&workspace.root)? {
+        files.insert(
+            ".cargo/config.toml".into(),
+            format!("{}\n{config}", manifest::header(&carried.regenerate)),
+        );
+    }
 
     let removed: BTreeSet<LockKey> = workspace
         .metadata

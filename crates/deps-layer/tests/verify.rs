@@ -63,3 +63,30 @@ fn a_drifted_layer_is_reported_with_causes() {
         "{shown}"
     );
 }
+
+/// Flags from the workspace's `.cargo/config.toml` change every unit's hash; the layer carries
+/// them so the real build still reuses it.
+#[test]
+fn cargo_config_flags_reach_the_layer() {
+    let fixture = Fixture::new("basic");
+    fixture.write(
+        ".cargo/config.toml",
+        "[build]\nrustflags = [\"--cfg\", \"fixture_flag\"]\njobs = 2\n",
+    );
+    let layer = fixture.generate();
+    let config = &layer.files[".cargo/config.toml"];
+    assert!(
+        config.contains("rustflags = [\"--cfg\", \"fixture_flag\"]"),
+        "{config}"
+    );
+    assert!(!config.contains("jobs"), "{config}");
+    let reports = verify(&VerifyOptions {
+        generate: Options::new(fixture.manifest()),
+        variants: vec!["simd".into()],
+        layered: false,
+        clippy: true,
+        layer: None,
+    })
+    .unwrap();
+    common::assert_all_reused(&reports);
+}
