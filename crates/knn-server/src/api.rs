@@ -47,23 +47,36 @@ pub fn router(registry: Arc<Registry>, max_body_bytes: usize) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(middleware::map_response(move |response: Response| {
-            json_413(response, max_body_bytes)
+            json_errors(response, max_body_bytes)
         }))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
 }
 
-/// The body limit layer answers an oversized `Content-Length` with a plain-text 413 before any
-/// handler runs; this gives it the API's JSON error shape.
-async fn json_413(response: Response, limit: usize) -> Response {
+/// Gives the API's JSON error shape to the plain-text or empty errors produced outside the
+/// handlers: the body limit layer's 413 for an oversized `Content-Length` (answered before any
+/// handler runs) and the router's 405 for a known path with the wrong method.
+async fn json_errors(response: Response, limit: usize) -> Response {
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
-        ApiError::body_too_large(limit).into_response()
-    } else {
-        response
+    match response.status() {
+        _ if is_json => response,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::body_too_large(limit).into_response(),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let mut error = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                None,
+                "method not allowed on this path",
+            )
+            .into_response();
+            if let Some(allow) = response.headers().get(header::ALLOW) {
+                error.headers_mut().insert(header::ALLOW, allow.clone());
+            }
+            error
+        }
+        _ => response,
     }
 }
 

@@ -211,7 +211,7 @@ fn validate_values(
     if let Some(j) = values.iter().position(|v| !v.is_finite()) {
         return Err(ApiError::bad_request(
             format!("{field}[{j}]"),
-            format!("value {} is not a finite 32-bit float", values[j]),
+            "value is not a finite 32-bit float (beyond ±3.4e38)",
         ));
     }
     if metric == Metric::Cosine && values.iter().all(|&v| v == 0.0) {

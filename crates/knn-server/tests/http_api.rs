@@ -499,6 +499,9 @@ async fn unknown_collection_is_404_everywhere() {
     let (status, body) = app.get("/no/such/route").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body["error"].is_string());
+    let (status, body) = app.delete("/collections").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(body["error"].is_string());
 }
 
 #[tokio::test]
