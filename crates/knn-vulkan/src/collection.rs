@@ -8,14 +8,16 @@ use wgpu::util::DeviceExt;
 
 use crate::errors::Scopes;
 use crate::gpu::Gpu;
-use crate::plan::{Bounds, ChunkPlan, TilePlan, workgroups};
+use crate::layout;
+use crate::plan::{Bounds, ChunkPlan, TilePlan, padded_rows, workgroups};
 
 /// Where the collection's rows live between searches.
 enum Storage {
     /// One device buffer per chunk, uploaded once.
     Resident(Vec<wgpu::Buffer>),
-    /// Larger than the memory budget: kept on the host, each chunk copied in for every search.
-    Streamed(Matrix),
+    /// Larger than the memory budget: kept on the host in device layout, each chunk copied in
+    /// for every search.
+    Streamed(Vec<Vec<f32>>),
 }
 
 pub(crate) struct VulkanCollection {
@@ -31,9 +33,11 @@ pub(crate) struct VulkanCollection {
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
     dim: u32,
+    stride: u32,
     row_offset: u32,
     rows: u32,
     queries: u32,
+    padding: [u32; 3],
 }
 
 impl VulkanCollection {
@@ -50,13 +54,13 @@ impl VulkanCollection {
             let mut allocated = 0;
             for index in 0..plan.chunk_count() {
                 let (start, rows) = plan.chunk(index);
-                let data = &vectors.as_slice()[start * plan.dim..(start + rows) * plan.dim];
+                let data = layout::dimension_major(vectors, start, rows);
                 let scopes = Scopes::push(&gpu.device);
                 let buffer = gpu
                     .device
                     .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                         label: Some("knn chunk"),
-                        contents: bytemuck::cast_slice(data),
+                        contents: bytemuck::cast_slice(&data),
                         usage: wgpu::BufferUsages::STORAGE,
                     });
                 scopes.finish(plan.chunk_bytes(index), memory_budget_bytes - allocated)?;
@@ -65,7 +69,14 @@ impl VulkanCollection {
             }
             Storage::Resident(buffers)
         } else {
-            Storage::Streamed(vectors.clone())
+            Storage::Streamed(
+                (0..plan.chunk_count())
+                    .map(|index| {
+                        let (start, rows) = plan.chunk(index);
+                        layout::dimension_major(vectors, start, rows)
+                    })
+                    .collect(),
+            )
         };
         Ok(Self {
             gpu,
@@ -104,7 +115,7 @@ impl Prepared for VulkanCollection {
         let gpu = &self.gpu;
         let device = &gpu.device;
 
-        let query_bytes = (tiles.queries_per_batch * dim * 4) as u64;
+        let query_bytes = layout::query_tiles_bytes(tiles.queries_per_batch, dim);
         let stream_bytes = match self.storage {
             Storage::Streamed(_) => self.plan.largest_chunk_bytes(),
             Storage::Resident(_) => 0,
@@ -178,19 +189,17 @@ impl VulkanCollection {
         let dim = self.plan.dim;
         for batch_start in (0..queries.rows()).step_by(tiles.queries_per_batch) {
             let batch = tiles.queries_per_batch.min(queries.rows() - batch_start);
-            let batch_values = &queries.as_slice()[batch_start * dim..(batch_start + batch) * dim];
+            let packed = layout::query_tiles(queries, batch_start, batch);
             gpu.queue
-                .write_buffer(query_buffer, 0, bytemuck::cast_slice(batch_values));
+                .write_buffer(query_buffer, 0, bytemuck::cast_slice(&packed));
             let batch_tops = &mut tops[batch_start..batch_start + batch];
             for chunk in 0..self.plan.chunk_count() {
                 let (chunk_start, chunk_rows) = self.plan.chunk(chunk);
                 let vectors = match (&self.storage, streamed) {
                     (Storage::Resident(buffers), _) => &buffers[chunk],
-                    (Storage::Streamed(matrix), Some(buffer)) => {
-                        let rows =
-                            &matrix.as_slice()[chunk_start * dim..(chunk_start + chunk_rows) * dim];
+                    (Storage::Streamed(chunks), Some(buffer)) => {
                         gpu.queue
-                            .write_buffer(buffer, 0, bytemuck::cast_slice(rows));
+                            .write_buffer(buffer, 0, bytemuck::cast_slice(&chunks[chunk]));
                         buffer
                     }
                     (Storage::Streamed(_), None) => {
@@ -219,9 +228,11 @@ impl VulkanCollection {
                         readback,
                         Params {
                             dim: dim as u32,
+                            stride: padded_rows(chunk_rows) as u32,
                             row_offset: tile_start as u32,
                             rows: tile_rows as u32,
                             queries: batch as u32,
+                            padding: [0; 3],
                         },
                         |values| select(batch_tops, values, tile_rows, first_row),
                     )?;

@@ -13,6 +13,7 @@
 mod collection;
 mod errors;
 mod gpu;
+mod layout;
 mod options;
 mod plan;
 mod shader;

@@ -3,7 +3,7 @@
 
 use knn_core::BackendError;
 
-use crate::shader::{QUERY_TILE, WORKGROUP_SIZE};
+use crate::shader::{QUERY_TILE, ROW_TILE, WORKGROUP_SIZE};
 
 const F32_BYTES: u64 = 4;
 
@@ -21,7 +21,13 @@ pub struct Bounds {
     pub max_scores_bytes: u64,
 }
 
-/// How a collection is split into device buffers of whole rows.
+/// `rows` rounded up to whole row tiles, as chunks are stored (see layout.rs).
+pub fn padded_rows(rows: usize) -> usize {
+    rows.next_multiple_of(ROW_TILE as usize)
+}
+
+/// How a collection is split into device buffers of whole rows. Every chunk but the last holds
+/// a multiple of [`ROW_TILE`] rows, and each is padded to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkPlan {
     pub rows: usize,
@@ -35,12 +41,13 @@ impl ChunkPlan {
         let chunk_bytes = bounds.max_binding_bytes.min(bounds.max_chunk_bytes);
         // The shader indexes elements with u32.
         let by_index = u64::from(u32::MAX) / dim as u64;
-        let rows_per_chunk = (chunk_bytes / row_bytes).min(by_index);
+        let tile = u64::from(ROW_TILE);
+        let rows_per_chunk = (chunk_bytes / row_bytes).min(by_index) / tile * tile;
         if rows_per_chunk == 0 {
-            // The chunk bound is the device's binding limit or the memory budget: either way one
-            // row needs more device memory than may be used.
+            // The chunk bound is the device's binding limit or the memory budget: either way the
+            // smallest chunk, one row tile, needs more device memory than may be used.
             return Err(BackendError::OutOfMemory {
-                requested_bytes: row_bytes,
+                requested_bytes: tile * row_bytes,
                 available_bytes: chunk_bytes,
             });
         }
@@ -63,16 +70,18 @@ impl ChunkPlan {
         (start, self.rows_per_chunk.min(self.rows - start))
     }
 
+    /// Device bytes of chunk `index`, padding included.
     pub fn chunk_bytes(&self, index: usize) -> u64 {
-        self.chunk(index).1 as u64 * self.dim as u64 * F32_BYTES
+        padded_rows(self.chunk(index).1) as u64 * self.dim as u64 * F32_BYTES
     }
 
+    /// Device bytes of all chunks.
     pub fn total_bytes(&self) -> u64 {
-        self.rows as u64 * self.dim as u64 * F32_BYTES
+        (0..self.chunk_count()).map(|i| self.chunk_bytes(i)).sum()
     }
 
     pub fn largest_chunk_bytes(&self) -> u64 {
-        self.rows_per_chunk as u64 * self.dim as u64 * F32_BYTES
+        padded_rows(self.rows_per_chunk) as u64 * self.dim as u64 * F32_BYTES
     }
 }
 
@@ -92,23 +101,29 @@ impl TilePlan {
         bounds: &Bounds,
     ) -> Result<Self, BackendError> {
         let query_bytes = dim as u64 * F32_BYTES;
+        let tile = u64::from(QUERY_TILE);
         let scores_bytes = bounds.max_binding_bytes.min(bounds.max_scores_bytes);
-        if scores_bytes < F32_BYTES || query_bytes > bounds.max_binding_bytes {
+        // Queries travel in padded tiles (see layout.rs), so one tile must fit a binding.
+        let row_tile = u64::from(ROW_TILE);
+        if scores_bytes < row_tile * F32_BYTES || tile * query_bytes > bounds.max_binding_bytes {
             return Err(BackendError::InvalidInput(format!(
                 "a query of dimension {dim} or its scores do not fit the device's bindings of {} bytes",
                 bounds.max_binding_bytes
             )));
         }
         let max_workgroups = u64::from(bounds.max_workgroups);
-        let tile_rows_cap =
-            (rows_per_chunk.max(1) as u64).min(max_workgroups * u64::from(WORKGROUP_SIZE));
+        let workgroup_rows = u64::from(WORKGROUP_SIZE) * row_tile;
+        let tile_rows_cap = (rows_per_chunk.max(1) as u64).min(max_workgroups * workgroup_rows);
         // The whole batch first, down to one workgroup of rows per tile: every batch re-reads
         // the collection, so fewer, wider batches move fewer bytes.
         let queries_cap = (queries.max(1) as u64)
-            .min(bounds.max_binding_bytes / query_bytes)
+            .min(bounds.max_binding_bytes / (tile * query_bytes) * tile)
             .min(max_workgroups * u64::from(QUERY_TILE))
-            .min((scores_bytes / (u64::from(WORKGROUP_SIZE) * F32_BYTES)).max(1));
-        let rows_per_tile = tile_rows_cap.min(scores_bytes / (queries_cap * F32_BYTES));
+            .min((scores_bytes / (workgroup_rows * F32_BYTES)).max(1));
+        // Tiles start at multiples of ROW_TILE inside a chunk (the shader reads vec4s of rows).
+        let rows_per_tile =
+            (tile_rows_cap.min(scores_bytes / (queries_cap * F32_BYTES)) / row_tile * row_tile)
+                .max(row_tile);
         Ok(Self {
             queries_per_batch: queries_cap as usize,
             rows_per_tile: rows_per_tile as usize,
@@ -123,7 +138,7 @@ impl TilePlan {
 /// Workgroups to dispatch for a tile of `rows` rows and `queries` queries.
 pub fn workgroups(rows: usize, queries: usize) -> (u32, u32) {
     (
-        (rows as u32).div_ceil(WORKGROUP_SIZE),
+        (rows as u32).div_ceil(ROW_TILE).div_ceil(WORKGROUP_SIZE),
         (queries as u32).div_ceil(QUERY_TILE),
     )
 }
@@ -143,40 +158,47 @@ mod tests {
 
     #[test]
     fn chunks_hold_whole_rows_within_the_smaller_bound_and_cover_the_collection() {
-        // 10 floats per row = 40 bytes; a 1000-byte chunk bound holds 25 rows.
+        // 10 floats per row = 40 bytes; a 1000-byte chunk bound holds 25 rows, so 24 (whole
+        // row tiles).
         let plan = ChunkPlan::new(103, 10, &bounds(1 << 20, 1000, 1 << 20)).unwrap();
-        assert_eq!(plan.rows_per_chunk, 25);
+        assert_eq!(plan.rows_per_chunk, 24);
         assert_eq!(plan.chunk_count(), 5);
-        assert_eq!(plan.chunk(4), (100, 3));
-        assert_eq!(plan.chunk_bytes(4), 3 * 40);
+        assert_eq!(plan.chunk(4), (96, 7));
+        // The last chunk's 7 rows are padded to 8.
+        assert_eq!(plan.chunk_bytes(4), 8 * 40);
+        assert_eq!(plan.total_bytes(), (4 * 24 + 8) * 40);
+        assert!(plan.largest_chunk_bytes() <= 1000);
         let covered: usize = (0..plan.chunk_count()).map(|i| plan.chunk(i).1).sum();
         assert_eq!(covered, 103);
         // The binding limit wins when it is the smaller one.
         let plan = ChunkPlan::new(103, 10, &bounds(400, 1000, 1 << 20)).unwrap();
-        assert_eq!(plan.rows_per_chunk, 10);
+        assert_eq!(plan.rows_per_chunk, 8);
     }
 
     #[test]
     fn a_small_collection_is_one_chunk_and_an_empty_one_none() {
         let plan = ChunkPlan::new(7, 3, &bounds(1 << 30, 1 << 30, 1 << 20)).unwrap();
         assert_eq!((plan.rows_per_chunk, plan.chunk_count()), (7, 1));
+        assert_eq!(plan.chunk_bytes(0), 8 * 12);
         let empty = ChunkPlan::new(0, 3, &bounds(1 << 30, 1 << 30, 1 << 20)).unwrap();
         assert_eq!(empty.chunk_count(), 0);
     }
 
     #[test]
-    fn a_row_larger_than_a_chunk_is_out_of_memory_with_the_sizes() {
-        let err = ChunkPlan::new(10, 1000, &bounds(1 << 20, 3999, 1 << 20)).unwrap_err();
+    fn a_row_tile_larger_than_a_chunk_is_out_of_memory_with_the_sizes() {
+        // Rows of 4000 bytes: the smallest chunk is one tile of four rows.
+        let err = ChunkPlan::new(10, 1000, &bounds(1 << 20, 15_999, 1 << 20)).unwrap_err();
         assert!(
             matches!(
                 err,
                 BackendError::OutOfMemory {
-                    requested_bytes: 4000,
-                    available_bytes: 3999
+                    requested_bytes: 16_000,
+                    available_bytes: 15_999
                 }
             ),
             "{err}"
         );
+        assert!(ChunkPlan::new(10, 1000, &bounds(1 << 20, 16_000, 1 << 20)).is_ok());
     }
 
     #[test]
@@ -219,15 +241,19 @@ mod tests {
             max_scores_bytes: 1 << 40,
         };
         let plan = TilePlan::new(100, 4, 10_000, &b).unwrap();
-        assert_eq!(plan.rows_per_tile, 2 * WORKGROUP_SIZE as usize);
+        assert_eq!(plan.rows_per_tile, (2 * WORKGROUP_SIZE * ROW_TILE) as usize);
         assert_eq!(plan.queries_per_batch, 2 * QUERY_TILE as usize);
         let (x, y) = workgroups(plan.rows_per_tile, plan.queries_per_batch);
-        assert!(x <= 2 && y <= 2);
-        assert_eq!(workgroups(65, 5), (2, 2));
+        assert_eq!((x, y), (2, 2));
+        // 257 rows are 65 row tiles: two workgroups of 64 invocations.
+        assert_eq!(workgroups(257, 9), (2, 2));
+        assert_eq!(workgroups(256, 8), (1, 1));
     }
 
     #[test]
     fn a_query_too_large_for_a_binding_is_an_error() {
-        assert!(TilePlan::new(1, 1000, 10, &bounds(3999, 1 << 20, 1 << 20)).is_err());
+        // One padded tile of 8 queries of dim 1000 is 32000 bytes.
+        assert!(TilePlan::new(1, 1000, 10, &bounds(31_999, 1 << 20, 1 << 20)).is_err());
+        assert!(TilePlan::new(1, 1000, 10, &bounds(32_000, 1 << 20, 1 << 20)).is_ok());
     }
 }

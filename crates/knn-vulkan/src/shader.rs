@@ -5,15 +5,19 @@ use knn_core::Metric;
 /// Invocations per workgroup along the collection rows.
 pub const WORKGROUP_SIZE: u32 = 64;
 
-/// Queries scored by one invocation (see the shader's header comment).
-pub const QUERY_TILE: u32 = 4;
+/// Rows scored by one invocation: one `vec4` of row values (see the shader's header).
+pub const ROW_TILE: u32 = 4;
+
+/// Queries scored by one invocation: the shader's eight accumulators.
+pub const QUERY_TILE: u32 = 8;
 
 const BODY: &str = include_str!("scores.wgsl");
 
 /// The complete shader: the constants first, then the body that uses them.
 pub fn source() -> String {
     format!(
-        "const WORKGROUP_SIZE: u32 = {WORKGROUP_SIZE}u;\nconst QUERY_TILE: u32 = {QUERY_TILE}u;\n\n{BODY}"
+        "const WORKGROUP_SIZE: u32 = {WORKGROUP_SIZE}u;\nconst ROW_TILE: u32 = {ROW_TILE}u;\n\
+         const QUERY_TILE: u32 = {QUERY_TILE}u;\n\n{BODY}"
     )
 }
 

@@ -36,12 +36,12 @@ fn device() -> Option<&'static VulkanBackend> {
 }
 
 /// Chunks of `chunk_rows` rows and score buffers so small that one search is many query batches
-/// and many row tiles per chunk.
+/// and, for chunks over 256 rows, several row tiles per chunk.
 fn tiny(dim: usize, chunk_rows: u64) -> VulkanOptions {
     VulkanOptions {
         max_chunk_bytes: chunk_rows * dim as u64 * 4,
-        // Six queries of 64 rows per dispatch.
-        max_scores_bytes: 6 * 64 * 4,
+        // Two queries of 256 rows (one workgroup of four-row invocations) per dispatch.
+        max_scores_bytes: 2 * 256 * 4,
         ..VulkanOptions::default()
     }
 }
@@ -85,12 +85,13 @@ fn check(
 #[test]
 fn matches_the_reference_across_metrics_k_and_dimensions_with_many_chunks() {
     let Some(device) = device() else { return };
-    // Dimensions below, at and off the 64-wide workgroup; 1000 rows in chunks of 97 leave a
-    // ragged last chunk, and 13 queries leave a ragged last query tile and batch.
+    // Dimensions below, at and off the 64-wide workgroup; 1000 rows in chunks of 300 are tiles
+    // of 256 and 44 rows with a ragged last chunk of 100, and 13 queries in batches of two leave
+    // a ragged last batch and query tile.
     for (seed, dim) in [(1, 3), (2, 64), (3, 130)] {
         let vectors = random_matrix(1000, dim, seed);
         let queries = random_matrix(13, dim, seed + 100);
-        let backend = device.with_same_device(tiny(dim, 97));
+        let backend = device.with_same_device(tiny(dim, 300));
         for metric in Metric::ALL {
             check(&backend, &vectors, &queries, metric, &[1, 10, 100]);
         }
@@ -189,7 +190,7 @@ fn a_budget_below_one_row_is_an_out_of_memory_error_with_the_sizes() {
         Err(BackendError::OutOfMemory {
             requested_bytes,
             available_bytes,
-        }) => assert_eq!((requested_bytes, available_bytes), (256, 100)),
+        }) => assert_eq!((requested_bytes, available_bytes), (4 * 256, 100)),
         Err(other) => panic!("expected out of memory, got {other}"),
         Ok(_) => panic!("expected out of memory, got a collection"),
     }
