@@ -34,14 +34,18 @@ struct Message {
 }
 
 impl Artifact {
-    /// One unit: the same package, target, features and output files.
+    /// One unit: the same package, target, features and output file name (the name carries
+    /// cargo's unit hash; the folder differs between copies of a target dir).
     pub fn unit_key(&self) -> String {
         format!(
             "{} {} {:?} {}",
             self.package_id,
             self.target.name,
             self.features,
-            self.filenames.first().map(String::as_str).unwrap_or("")
+            self.filenames
+                .first()
+                .and_then(|file| file.rsplit('/').next())
+                .unwrap_or("")
         )
     }
 

@@ -261,22 +261,80 @@ pub fn verify(options: &VerifyOptions) -> Result<Vec<VariantReport>> {
         options.variants.clone()
     };
     let toolchain = workspace_toolchain(&workspace.root);
-    let mut reports = Vec::new();
-    for variant in variants {
-        let target_dir = scratch.path().join(format!("target-{variant}"));
+    let context_for = |target_dir: &Path| {
         let mut env = options.generate.cargo.env.clone();
         env.extend(toolchain.clone());
-        env.push(("CARGO_TARGET_DIR".into(), OsString::from(&target_dir)));
+        env.push(("CARGO_TARGET_DIR".into(), OsString::from(target_dir)));
         // crane's configureCargoCommonVarsHook.
         env.push(("CARGO_BUILD_INCREMENTAL".into(), "false".into()));
-        let context = Context {
+        Context {
             cargo: Cargo { env, offline: true },
             workspace: &workspace,
             layer_dir: layer_dir.clone(),
-        };
-        reports.push(verify_variant(&context, options, &variant)?);
+        }
+    };
+    // The common layer is built once; each variant starts from a copy of its target dir, as
+    // crane's variant derivations start from the common layer's artifacts.
+    let common = if options.layered {
+        let common_dir = scratch.path().join("target-common");
+        let mut runs = Vec::new();
+        let phase = run_phase(
+            &context_for(&common_dir),
+            &layer_dir,
+            "layer common",
+            &layer_commands(&[]),
+            &|id: &str| id.starts_with("path+file://"),
+            &mut runs,
+        )?;
+        Some(Common {
+            dir: common_dir,
+            phase,
+            runs,
+        })
+    } else {
+        None
+    };
+    let mut reports = Vec::new();
+    for variant in variants {
+        let target_dir = scratch.path().join(format!("target-{variant}"));
+        if let Some(common) = &common {
+            copy_target_dir(&common.dir, &target_dir)?;
+        }
+        reports.push(verify_variant(
+            &context_for(&target_dir),
+            options,
+            common.as_ref(),
+            &variant,
+        )?);
     }
     Ok(reports)
+}
+
+/// The common layer's build, shared by the variants layered on it.
+struct Common {
+    dir: PathBuf,
+    phase: Phase,
+    runs: Vec<(String, Ran)>,
+}
+
+/// Copies a target dir keeping modification times, which cargo's fingerprints compare.
+fn copy_target_dir(from: &Path, to: &Path) -> Result<()> {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .map_err(|source| Error::Spawn {
+            command: "cp -a".into(),
+            source,
+        })?;
+    if !status.success() {
+        return Err(Error::Write {
+            path: to.to_path_buf(),
+            source: std::io::Error::other("cp -a failed"),
+        });
+    }
+    Ok(())
 }
 
 /// The layer is built outside the workspace, where a `rust-toolchain.toml` would not apply: pin
@@ -297,6 +355,7 @@ fn workspace_toolchain(root: &Path) -> Option<(String, OsString)> {
 fn verify_variant(
     context: &Context<'_>,
     options: &VerifyOptions,
+    common: Option<&Common>,
     variant: &str,
 ) -> Result<VariantReport> {
     let workspace = context.workspace;
@@ -305,16 +364,10 @@ fn verify_variant(
     let mut layer_runs = Vec::new();
     let mut phases = Vec::new();
     let variant_feature = vec![variant.to_string()];
-    let mut common_runs = Vec::new();
-    if options.layered {
-        phases.push(run_phase(
-            context,
-            &context.layer_dir,
-            "layer common",
-            &layer_commands(&[]),
-            &layer_local,
-            &mut common_runs,
-        )?);
+    let no_runs = Vec::new();
+    let common_runs = common.map_or(&no_runs, |common| &common.runs);
+    if let Some(common) = common {
+        phases.push(common.phase.clone());
     }
     phases.push(run_phase(
         context,
@@ -358,7 +411,7 @@ fn verify_variant(
             .collect();
         (
             Some(added.len()),
-            changed_features(&common_runs, &layer_runs),
+            changed_features(common_runs, &layer_runs),
         )
     } else {
         (None, Vec::new())
