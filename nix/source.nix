@@ -17,6 +17,8 @@ in
     fileset = fileset.unions ([
         (root + "/Cargo.toml")
         (root + "/Cargo.lock")
+        # compile settings (rustflags, profiles) that deps-layer also carries into the layer
+        (fileset.maybeMissing (root + "/.cargo/config.toml"))
         (craneLib.fileset.commonCargoSources (root + "/crates"))
         extra
       ]
