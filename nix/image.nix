@@ -7,6 +7,7 @@
 {
   lib,
   dockerTools,
+  runCommand,
   cacert,
   package,
   # from nix/lib: image settings and the variant's plan
@@ -23,6 +24,10 @@
     icdDirs = map (p: "${p}/share/vulkan/icd.d") vulkanDrivers;
     caBundle = "${cacert}/etc/ssl/certs/ca-bundle.crt";
   };
+  # Only the service's binary: the workspace's other tools (deps-layer, ...) stay out of the image.
+  service = runCommand "${package.pname}-service-${package.version}" {} ''
+    install -Dm755 ${lib.getExe package} $out/bin/${package.meta.mainProgram}
+  '';
 in
   dockerTools.streamLayeredImage {
     name = package.meta.mainProgram;
@@ -45,7 +50,7 @@ in
     config =
       imagePlan.config
       // {
-        Entrypoint = [(lib.getExe package)];
+        Entrypoint = ["${service}/bin/${package.meta.mainProgram}"];
         Env = env;
         Labels = {
           "org.opencontainers.image.title" = package.pname;
