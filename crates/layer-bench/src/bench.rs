@@ -2,7 +2,7 @@
 //! dirs, interleaving strategies within each run so that load from other work on the machine
 //! falls on all of them alike; then compute each layer key before and after each everyday change.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -115,12 +115,25 @@ fn run_steps(
     Ok((elapsed, cargo_json::count_units(&artifacts)))
 }
 
+/// The strategies that really build, in the order given (crane-keying builds as deps-layer).
 fn measured_strategies(selected: &[StrategyKind]) -> Vec<StrategyKind> {
-    let set: BTreeSet<StrategyKind> = selected.iter().map(|k| k.builds_like()).collect();
-    set.into_iter().collect()
+    let mut measured = Vec::new();
+    for kind in selected.iter().map(|k| k.builds_like()) {
+        if !measured.contains(&kind) {
+            measured.push(kind);
+        }
+    }
+    measured
 }
 
-pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, BenchError> {
+/// Receives progress lines and, after every measured build, the report so far, so a long run
+/// that is stopped still leaves its finished rows behind.
+pub trait Observer {
+    fn progress(&mut self, line: &str);
+    fn partial(&mut self, report: &Report);
+}
+
+pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, BenchError> {
     if config.runs == 0 {
         return Err(BenchError::Invalid("--runs must be at least 1".into()));
     }
@@ -135,13 +148,23 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Be
     fsutil::copy_workspace(&original.root, &snapshot)?;
     let ws = workspace::load(&snapshot.join("Cargo.toml"))?;
     let log = config.work_dir.join("commands.log");
-    progress(&format!(
+    observer.progress(&format!(
         "workspace copied to {}; command log: {}",
         snapshot.display(),
         log.display()
     ));
 
-    let mut variants = Vec::new();
+    // Keys first: they take seconds, builds take hours, and a partial report should have them.
+    let mut report = Report {
+        workspace: original.root.clone(),
+        runs: config.runs,
+        variants: Vec::new(),
+        keys: None,
+    };
+    if !config.skip_keys {
+        report.keys = Some(measure_keys(config, &ws, &log, observer)?);
+        observer.partial(&report);
+    }
     if !config.skip_builds {
         process::run(
             &Step::new(&config.tools.cargo, &["fetch", "--locked"], &snapshot),
@@ -155,43 +178,40 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, Be
             strategy::prepare(*kind, &ws, &config.tools, &dir, &log)?;
         }
         for (variant, features) in &variant_features {
-            variants.push(measure_variant(
-                config,
-                &ws,
-                &layers_root,
-                &measured,
-                variant,
+            let target = VariantTarget {
+                name: variant,
                 features,
-                &log,
-                progress,
-            )?);
+                layers_root: &layers_root,
+                measured: &measured,
+            };
+            let result = measure_variant(config, &ws, &target, &log, &mut report, observer)?;
+            report.variants.push(result);
         }
     }
-
-    let keys = if config.skip_keys {
-        None
-    } else {
-        Some(measure_keys(config, &ws, &log, progress)?)
-    };
-    Ok(Report {
-        workspace: original.root,
-        runs: config.runs,
-        variants,
-        keys,
-    })
+    Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
+struct VariantTarget<'a> {
+    name: &'a str,
+    features: &'a [String],
+    layers_root: &'a Path,
+    measured: &'a [StrategyKind],
+}
+
 fn measure_variant(
     config: &Config,
     ws: &Workspace,
-    layers_root: &Path,
-    measured: &[StrategyKind],
-    variant: &str,
-    features: &[String],
+    target_variant: &VariantTarget<'_>,
     log: &Path,
-    progress: &mut dyn FnMut(&str),
+    report: &mut Report,
+    observer: &mut dyn Observer,
 ) -> Result<VariantResult, BenchError> {
+    let VariantTarget {
+        name: variant,
+        features,
+        layers_root,
+        measured,
+    } = *target_variant;
     let mut samples: BTreeMap<StrategyKind, Vec<Sample>> = BTreeMap::new();
     for run in 1..=config.runs {
         for kind in measured {
@@ -216,14 +236,14 @@ fn measure_variant(
                 variant,
                 features,
             )?;
-            progress(&format!(
+            observer.progress(&format!(
                 "[{variant} run {run}/{}] {}: layer",
                 config.runs,
                 kind.name()
             ));
             let env = build_env(&ws.root, &target);
             let (layer, _) = run_steps(&layer_steps, &env, log)?;
-            progress(&format!(
+            observer.progress(&format!(
                 "[{variant} run {run}/{}] {}: final build",
                 config.runs,
                 kind.name()
@@ -233,7 +253,7 @@ fn measure_variant(
                 &env,
                 log,
             )?;
-            progress(&format!(
+            observer.progress(&format!(
                 "[{variant} run {run}/{}] {}: layer {:.1}s, final {:.1}s, external units recompiled {}",
                 config.runs,
                 kind.name(),
@@ -249,9 +269,23 @@ fn measure_variant(
             if !config.keep_target_dirs {
                 fsutil::remove_dir_if_present(&run_dir)?;
             }
+            let mut so_far = report.clone();
+            so_far
+                .variants
+                .push(summarize(config, variant, features, &samples));
+            observer.partial(&so_far);
         }
     }
+    Ok(summarize(config, variant, features, &samples))
+}
 
+/// Medians per strategy, in the order the strategies were asked for.
+fn summarize(
+    config: &Config,
+    variant: &str,
+    features: &[String],
+    samples: &BTreeMap<StrategyKind, Vec<Sample>>,
+) -> VariantResult {
     let cold = samples
         .get(&StrategyKind::None)
         .and_then(|s| stats::median_duration(&s.iter().map(|x| x.final_build).collect::<Vec<_>>()));
@@ -296,20 +330,20 @@ fn measure_variant(
         packages.dedup();
         recompiled.insert(kind.name().to_string(), packages);
     }
-    Ok(VariantResult {
+    VariantResult {
         variant: variant.to_string(),
         features: features.to_vec(),
         rows,
         cold,
         recompiled,
-    })
+    }
 }
 
 fn measure_keys(
     config: &Config,
     ws: &Workspace,
     log: &Path,
-    progress: &mut dyn FnMut(&str),
+    observer: &mut dyn Observer,
 ) -> Result<KeyResult, BenchError> {
     let keys_root = config.work_dir.join("keys");
     fsutil::remove_dir_if_present(&keys_root)?;
@@ -327,7 +361,7 @@ fn measure_keys(
         let copy = keys_root.join(format!("change-{index}")).join("workspace");
         fsutil::copy_workspace(&ws.root, &copy)?;
         let what = changes::apply(*change, ws, &copy, &config.cargo_home)?;
-        progress(&format!("key check {}: {what}", change.label()));
+        observer.progress(&format!("key check {}: {what}", change.label()));
         descriptions.push((change.label().to_string(), what));
         for kind in &config.strategies {
             let scratch = keys_root.join(format!("change-{index}")).join(kind.name());
@@ -375,8 +409,12 @@ mod tests {
     #[test]
     fn crane_keying_is_measured_through_deps_layer() {
         assert_eq!(
-            measured_strategies(&[StrategyKind::CraneKeying, StrategyKind::None]),
-            [StrategyKind::None, StrategyKind::DepsLayer]
+            measured_strategies(&[
+                StrategyKind::DepsLayer,
+                StrategyKind::CraneKeying,
+                StrategyKind::None
+            ]),
+            [StrategyKind::DepsLayer, StrategyKind::None]
         );
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
-use layer_bench::bench::{self, Config};
+use layer_bench::bench::{self, Config, Observer};
 use layer_bench::strategy::{StrategyKind, Tools};
 use layer_bench::{machine, report};
 
@@ -158,12 +158,39 @@ fn main() -> Result<()> {
         skip_builds: args.skip_builds,
         skip_keys: args.skip_keys,
     };
-    let machine = machine::describe();
-    let result = bench::run(&config, &mut |line| eprintln!("{line}"))?;
-    let text = report::render(&result, &command, &machine);
+    let mut observer = Printer {
+        command,
+        machine: machine::describe(),
+        out: args.out,
+    };
+    let result = bench::run(&config, &mut observer)?;
+    let text = report::render(&result, &observer.command, &observer.machine);
     print!("{text}");
-    if let Some(out) = &args.out {
+    if let Some(out) = &observer.out {
         write_atomically(out, &text)?;
     }
     Ok(())
+}
+
+/// Progress to stderr; the report so far to `--out` after each measured build.
+struct Printer {
+    command: String,
+    machine: machine::Machine,
+    out: Option<PathBuf>,
+}
+
+impl Observer for Printer {
+    fn progress(&mut self, line: &str) {
+        eprintln!("{line}");
+    }
+
+    fn partial(&mut self, report: &bench::Report) {
+        if let Some(out) = &self.out {
+            let text = report::render(report, &self.command, &self.machine);
+            let note = "_Partial: the run is still going or was stopped; rows below are the finished ones._\n\n";
+            if let Err(e) = write_atomically(out, &format!("{note}{text}")) {
+                eprintln!("cannot write the partial report: {e:#}");
+            }
+        }
+    }
 }
