@@ -24,6 +24,20 @@ pub struct BenchReport {
     pub queries_per_second: f64,
     /// Collection bytes scanned per second: every batch reads the whole collection once.
     pub effective_gb_per_second: f64,
+    /// CPU time the process used while measuring (Linux only): on a shared machine, wall-clock
+    /// rates understate what the backend does with the cores it gets.
+    pub cpu_seconds: Option<f64>,
+}
+
+/// User plus system CPU time of this process, from `/proc/self/stat` (fields 14 and 15, in
+/// clock ticks of 1/100 s, the `USER_HZ` of every Linux ABI).
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may contain spaces; the fields after it are space-separated.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) / 100.0)
 }
 
 pub fn run(backend: &dyn Backend, config: &BenchConfig) -> anyhow::Result<BenchReport> {
@@ -42,6 +56,7 @@ pub fn run(backend: &dyn Backend, config: &BenchConfig) -> anyhow::Result<BenchR
     prepared
         .search(&queries, config.k)
         .context("warm-up search")?;
+    let cpu_start = process_cpu_seconds();
     let start = Instant::now();
     let mut batches = 0;
     while batches == 0 || start.elapsed() < config.min_duration {
@@ -50,6 +65,9 @@ pub fn run(backend: &dyn Backend, config: &BenchConfig) -> anyhow::Result<BenchR
         batches += 1;
     }
     let elapsed = start.elapsed();
+    let cpu_seconds = process_cpu_seconds()
+        .zip(cpu_start)
+        .map(|(end, start)| end - start);
     let seconds = elapsed.as_secs_f64();
     let collection_bytes = (config.rows * config.dim * size_of::<f32>()) as f64;
     Ok(BenchReport {
@@ -57,5 +75,6 @@ pub fn run(backend: &dyn Backend, config: &BenchConfig) -> anyhow::Result<BenchR
         elapsed,
         queries_per_second: (batches * config.batch) as f64 / seconds,
         effective_gb_per_second: batches as f64 * collection_bytes / seconds / 1e9,
+        cpu_seconds,
     })
 }

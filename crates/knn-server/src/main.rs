@@ -143,6 +143,13 @@ fn main() -> anyhow::Result<()> {
                 report.queries_per_second,
                 report.effective_gb_per_second
             );
+            if let Some(cpu) = report.cpu_seconds.filter(|&cpu| cpu > 0.0) {
+                println!(
+                    "CPU time {cpu:.2} s ({:.2} cores busy on average): {:.1} queries per CPU-second",
+                    cpu / report.elapsed.as_secs_f64(),
+                    (report.batches * batch) as f64 / cpu
+                );
+            }
             Ok(())
         }
     }
