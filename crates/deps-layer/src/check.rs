@@ -111,3 +111,49 @@ pub fn first_difference(expected: &Layer, found: &BTreeMap<String, String>) -> O
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(files: &[(&str, &str)]) -> Layer {
+        Layer {
+            files: files
+                .iter()
+                .map(|(name, content)| (name.to_string(), content.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn names_the_first_differing_line() {
+        let expected = layer(&[("Cargo.toml", "a\nb\nc\n")]);
+        let found = layer(&[("Cargo.toml", "a\nx\nc\n")]).files;
+        assert_eq!(
+            first_difference(&expected, &found),
+            Some(Difference::Line {
+                file: "Cargo.toml".into(),
+                line: 2,
+                expected: "b".into(),
+                found: "x".into(),
+            })
+        );
+        assert_eq!(first_difference(&expected, &expected.files), None);
+    }
+
+    #[test]
+    fn missing_and_left_over_files() {
+        let expected = layer(&[("a", "1"), ("b", "2")]);
+        assert_eq!(
+            first_difference(&expected, &layer(&[("a", "1")]).files),
+            Some(Difference::Missing { file: "b".into() })
+        );
+        assert_eq!(
+            first_difference(
+                &expected,
+                &layer(&[("a", "1"), ("b", "2"), ("c", "3")]).files
+            ),
+            Some(Difference::Extra { file: "c".into() })
+        );
+    }
+}

@@ -132,3 +132,51 @@ pub fn complete(cargo: &Cargo, dir: &Path, workspace_lock: &LockFile) -> Result<
     }
     Ok(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCK: &str = r#"
+version = 4
+
+[[package]]
+name = "member"
+version = "0.1.0"
+dependencies = ["itoa"]
+
+[[package]]
+name = "itoa"
+version = "1.0.0"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+checksum = "abc"
+"#;
+
+    #[test]
+    fn removes_local_packages_only() {
+        let lock = LockFile::parse(Path::new("Cargo.lock"), LOCK).unwrap();
+        let removed = BTreeSet::from([("member".to_string(), "0.1.0".to_string(), String::new())]);
+        let pruned = LockFile::parse(Path::new("x"), &lock.without(&removed)).unwrap();
+        assert_eq!(pruned.version, Some(4));
+        assert_eq!(pruned.packages.len(), 1);
+        assert!(pruned.packages.keys().all(|key| key.0 == "itoa"));
+    }
+
+    #[test]
+    fn git_sources_need_a_locked_commit() {
+        let locked = format!(
+            "{LOCK}\n[[package]]\nname = \"g\"\nversion = \"0.1.0\"\nsource = \"git+https://h/g?branch=main#0123\"\n"
+        );
+        let lock = LockFile::parse(Path::new("Cargo.lock"), &locked).unwrap();
+        assert!(lock.check_git_revisions(Path::new("Cargo.lock")).is_ok());
+        let unlocked = locked.replace("#0123", "");
+        let lock = LockFile::parse(Path::new("Cargo.lock"), &unlocked).unwrap();
+        let err = lock
+            .check_git_revisions(Path::new("Cargo.lock"))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("`g` has no locked revision"),
+            "{err}"
+        );
+    }
+}

@@ -299,3 +299,84 @@ pub fn render(plan: &Plan, carried: &Carried) -> BTreeMap<String, String> {
     files.insert("Cargo.toml".into(), root);
     files
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, version: &str, source: &str) -> PackageInfo {
+        PackageInfo {
+            name: name.into(),
+            version: version.into(),
+            source: source.into(),
+        }
+    }
+
+    const CRATES_IO: &str = "registry+https://github.com/rust-lang/crates.io-index";
+
+    #[test]
+    fn sources_keep_git_references_and_other_registries() {
+        assert_eq!(source_fields(CRATES_IO), "");
+        assert_eq!(source_fields("sparse+https://index.crates.io/"), "");
+        assert_eq!(
+            source_fields("git+https://example.com/a/b?branch=dev#0123abcd"),
+            ", git = \"https://example.com/a/b\", branch = \"dev\""
+        );
+        assert_eq!(
+            source_fields("git+https://example.com/a/b#0123abcd"),
+            ", git = \"https://example.com/a/b\""
+        );
+        assert_eq!(
+            source_fields("sparse+https://my.registry/index/"),
+            ", registry-index = \"sparse+https://my.registry/index/\""
+        );
+    }
+
+    #[test]
+    fn several_versions_get_distinct_keys() {
+        let packages = BTreeMap::from([
+            ("a".to_string(), info("itoa", "0.4.8", CRATES_IO)),
+            ("b".to_string(), info("itoa", "1.0.1", CRATES_IO)),
+            ("c".to_string(), info("memchr", "2.0.0", CRATES_IO)),
+        ]);
+        let keys = dependency_keys(&packages);
+        assert_eq!(keys["a"], "itoa-0_4_8");
+        assert_eq!(keys["b"], "itoa-1_0_1");
+        assert_eq!(keys["c"], "memchr");
+    }
+
+    #[test]
+    fn variant_only_dependencies_are_optional_and_extras_are_requests() {
+        let variants = vec!["cpu".to_string(), "gpu".to_string()];
+        let features = |items: &[&str]| items.iter().map(|f| f.to_string()).collect::<Features>();
+        let entries: Entries = BTreeMap::from([
+            (
+                "a".to_string(),
+                BTreeMap::from([
+                    ("cpu".to_string(), features(&["std"])),
+                    ("gpu".to_string(), features(&["std", "simd"])),
+                ]),
+            ),
+            (
+                "b".to_string(),
+                BTreeMap::from([("gpu".to_string(), features(&["x"]))]),
+            ),
+        ]);
+        let packages = BTreeMap::from([
+            ("a".to_string(), info("alpha", "1.0.0", CRATES_IO)),
+            ("b".to_string(), info("beta", "2.0.0", CRATES_IO)),
+        ]);
+        let keys = dependency_keys(&packages);
+        let (lines, requests) = part_dependencies(&entries, &variants, &packages, &keys);
+        assert_eq!(
+            lines,
+            "alpha = { version = \"=1.0.0\", default-features = false, features = [\"std\"] }\n\
+             beta = { version = \"=2.0.0\", default-features = false, features = [\"x\"], optional = true }\n"
+        );
+        assert!(requests["cpu"].is_empty());
+        assert_eq!(
+            requests["gpu"].iter().cloned().collect::<Vec<_>>(),
+            ["alpha/simd", "dep:beta"]
+        );
+    }
+}

@@ -280,3 +280,108 @@ fn lto_when_needs_object(types: &[String]) -> Lto {
         Lto::ObjectAndBitcode
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(
+        pkg: &str,
+        kind: &str,
+        crate_types: &[&str],
+        mode: &str,
+        lto: &str,
+        deps: &[usize],
+    ) -> Unit {
+        Unit {
+            pkg_id: pkg.into(),
+            target: UnitTarget {
+                kind: vec![kind.into()],
+                crate_types: crate_types.iter().map(|t| t.to_string()).collect(),
+                name: pkg.into(),
+            },
+            profile: UnitProfile {
+                name: "release".into(),
+                opt_level: "3".into(),
+                lto: lto.into(),
+                debuginfo: Some(0),
+                debug_assertions: false,
+                overflow_checks: false,
+                panic: "unwind".into(),
+                codegen_units: None,
+            },
+            mode: mode.into(),
+            features: Vec::new(),
+            dependencies: deps.iter().map(|&index| UnitDep { index }).collect(),
+        }
+    }
+
+    fn side_and_lto(graph: &UnitGraph, pkg: &str) -> Vec<(Side, Lto)> {
+        graph
+            .classify()
+            .into_iter()
+            .filter(|c| c.unit.pkg_id == pkg)
+            .map(|c| (c.side, c.lto))
+            .collect()
+    }
+
+    #[test]
+    fn build_scripts_and_proc_macros_make_their_dependencies_host_code() {
+        // 0 member lib -> 1 proc-macro -> 2 syn; 0 -> 3 run build script -> 4 build script -> 5 cc
+        let graph = UnitGraph {
+            units: vec![
+                unit("member", "lib", &["lib"], "build", "false", &[1, 3]),
+                unit(
+                    "derive",
+                    "proc-macro",
+                    &["proc-macro"],
+                    "build",
+                    "false",
+                    &[2],
+                ),
+                unit("syn", "lib", &["lib"], "build", "false", &[]),
+                unit(
+                    "member",
+                    "custom-build",
+                    &["bin"],
+                    "run-custom-build",
+                    "false",
+                    &[4],
+                ),
+                unit("member", "custom-build", &["bin"], "build", "false", &[5]),
+                unit("cc", "lib", &["lib"], "build", "false", &[]),
+            ],
+            roots: vec![0],
+        };
+        assert_eq!(side_and_lto(&graph, "syn")[0].0, Side::Host);
+        assert_eq!(side_and_lto(&graph, "cc")[0].0, Side::Host);
+        assert_eq!(side_and_lto(&graph, "member")[0].0, Side::Target);
+    }
+
+    #[test]
+    fn lto_embedding_follows_the_roots_crate_types() {
+        // 0 bin -> 2 a; 1 cdylib+rlib -> 3 b; both -> 4 c
+        let graph = UnitGraph {
+            units: vec![
+                unit("app", "bin", &["bin"], "build", "thin", &[2, 4]),
+                unit("ffi", "lib", &["cdylib", "rlib"], "build", "thin", &[3, 4]),
+                unit("a", "lib", &["lib"], "build", "thin", &[]),
+                unit("b", "lib", &["lib"], "build", "thin", &[]),
+                unit("c", "lib", &["lib"], "build", "thin", &[]),
+            ],
+            roots: vec![0, 1],
+        };
+        assert_eq!(
+            side_and_lto(&graph, "a"),
+            [(Side::Target, Lto::OnlyBitcode)]
+        );
+        assert_eq!(
+            side_and_lto(&graph, "b"),
+            [(Side::Target, Lto::ObjectAndBitcode)]
+        );
+        assert_eq!(
+            side_and_lto(&graph, "c"),
+            [(Side::Target, Lto::ObjectAndBitcode)]
+        );
+    }
+}

@@ -92,3 +92,38 @@ pub fn validate(manifest_path: &Path, variants: &Variants, metadata: &Metadata) 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Variants> {
+        read(Path::new("Cargo.toml"), &text.parse().unwrap())
+    }
+
+    #[test]
+    fn a_workspace_without_the_table_has_one_default_variant() {
+        let variants = parse("[workspace]\nmembers = []\n").unwrap();
+        assert_eq!(
+            variants,
+            Variants::from([("default".to_string(), Vec::new())])
+        );
+    }
+
+    #[test]
+    fn reads_the_features_of_each_variant() {
+        let variants = parse(
+            "[workspace.metadata.variants]\ncpu = {}\ncuda = { features = [\"server/cuda\"] }\n",
+        )
+        .unwrap();
+        assert_eq!(variants["cpu"], Vec::<String>::new());
+        assert_eq!(variants["cuda"], ["server/cuda"]);
+    }
+
+    #[test]
+    fn refuses_features_that_are_not_strings() {
+        let err = parse("[workspace.metadata.variants]\ncuda = { features = \"server/cuda\" }\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("variants.cuda"), "{err}");
+    }
+}
