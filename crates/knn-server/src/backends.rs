@@ -110,17 +110,24 @@ fn select_auto() -> Arc<dyn Backend> {
     Arc::new(CpuBackend::new())
 }
 
-/// The single place where compiled-in accelerator backends are constructed. A feature whose
-/// backend crate is not linked yet reports itself unavailable, so `auto` falls back to the CPU
-/// and an explicit request fails with the reason.
+/// The single place where compiled-in accelerator backends are constructed. A missing driver or
+/// device comes back as `BackendError::Unavailable`, so `auto` falls back to the CPU and an
+/// explicit request fails with the reason.
 fn construct(accelerator: Accelerator) -> Result<Arc<dyn Backend>, BackendError> {
-    Err(BackendError::Unavailable {
-        backend: accelerator.name().to_owned(),
-        reason: format!(
-            "the `{}` feature is enabled but no backend crate is linked to it",
-            accelerator.name()
-        ),
-    })
+    match accelerator {
+        #[cfg(feature = "cuda")]
+        Accelerator::Cuda => Ok(Arc::new(knn_cuda::CudaBackend::new()?)),
+        #[cfg(feature = "rocm")]
+        Accelerator::Rocm => Ok(Arc::new(knn_rocm::RocmBackend::new()?)),
+        #[cfg(feature = "vulkan")]
+        Accelerator::Vulkan => Ok(Arc::new(knn_vulkan::VulkanBackend::new()?)),
+        // Only reached for a feature that is off, which `select` rules out before calling.
+        #[allow(unreachable_patterns)]
+        _ => Err(BackendError::Unavailable {
+            backend: accelerator.name().to_owned(),
+            reason: format!("the `{}` feature is not compiled in", accelerator.name()),
+        }),
+    }
 }
 
 #[cfg(test)]
