@@ -21,7 +21,7 @@ pub const DATABASE_FILE: &str = "knn.sqlite3";
 
 #[derive(Debug, Error)]
 pub enum StorageError {
-    #[error("cannot create data directory {path}: {source}")]
+    #[error("cannot create data directory {path}")]
     CreateDir {
         path: PathBuf,
         source: std::io::Error,
@@ -32,7 +32,7 @@ pub enum StorageError {
     CollectionGone,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("database error: {0}")]
+    #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
 
