@@ -295,6 +295,35 @@ async fn equal_scores_are_ordered_by_id_and_k_defaults_to_10() {
 }
 
 #[tokio::test]
+async fn empty_collection_answers_with_no_hits() {
+    let app = app().await;
+    app.create("empty", 2, "l2").await;
+    let (status, body) = app
+        .post(
+            "/collections/empty/query",
+            json!({"vectors": [[1.0, 0.0], [0.0, 1.0]]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"results": [{"hits": []}, {"hits": []}]}));
+}
+
+#[tokio::test]
+async fn a_deleted_and_recreated_collection_starts_empty() {
+    let app = app().await;
+    app.create("c", 2, "dot").await;
+    app.upsert("c", json!([{"id": "a", "values": [1.0, 2.0]}]))
+        .await;
+    app.delete("/collections/c").await;
+    app.create("c", 3, "l2").await;
+    assert_eq!(app.count("c").await, 0);
+    let (status, body) = app
+        .post("/collections/c/query", json!({"vector": [1.0, 2.0, 3.0]}))
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"hits": []})));
+}
+
+#[tokio::test]
 async fn upsert_replaces_existing_ids_and_delete_removes_them() {
     let app = app().await;
     app.create("c", 2, "l2").await;
