@@ -11,6 +11,7 @@ pub mod lock;
 pub mod manifest;
 pub mod metadata;
 pub mod plan;
+pub mod platform;
 pub mod unit_graph;
 pub mod variants;
 pub mod verify;

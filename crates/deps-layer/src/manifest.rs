@@ -110,8 +110,9 @@ fn part_dependencies(
     variants: &[String],
     packages: &BTreeMap<String, PackageInfo>,
     keys: &BTreeMap<String, String>,
-) -> (String, BTreeMap<String, BTreeSet<String>>) {
-    let mut lines = String::new();
+    conditions: &BTreeMap<String, String>,
+) -> (Tables, BTreeMap<String, BTreeSet<String>>) {
+    let mut tables = Tables::new();
     let mut requests: BTreeMap<String, BTreeSet<String>> = variants
         .iter()
         .map(|variant| (variant.clone(), BTreeSet::new()))
@@ -134,6 +135,7 @@ fn part_dependencies(
         }
         let common = common.unwrap_or_default();
         let optional = per_variant.len() < variants.len();
+        let lines = tables.entry(conditions.get(pkg).cloned()).or_default();
         let _ = write!(lines, "{key} = {{ ");
         if *key != info.name {
             let _ = write!(lines, "package = {}, ", quote(&info.name));
@@ -163,7 +165,34 @@ fn part_dependencies(
             }
         }
     }
-    (lines, requests)
+    (tables, requests)
+}
+
+/// Dependency lines by target condition (`None`: needed on every platform).
+type Tables = BTreeMap<Option<String>, String>;
+
+/// `[dependencies]` (or another kind) followed by one `[target.'..'.dependencies]` per condition.
+fn dependency_tables(kind: &str, tables: &Tables, extra: &str) -> String {
+    let mut out = format!("\n[{kind}]\n");
+    if let Some(lines) = tables.get(&None) {
+        out.push_str(lines);
+    }
+    out.push_str(extra);
+    for (condition, lines) in tables {
+        if let Some(condition) = condition {
+            let _ = write!(out, "\n[target.{}.{kind}]\n{lines}", quote_key(condition));
+        }
+    }
+    out
+}
+
+/// A TOML key for a target condition: a literal string, as cfg expressions contain quotes.
+fn quote_key(condition: &str) -> String {
+    if condition.contains('\'') {
+        quote(condition)
+    } else {
+        format!("'{condition}'")
+    }
 }
 
 fn features_table(requests: &BTreeMap<String, BTreeSet<String>>) -> String {
@@ -194,11 +223,17 @@ pub fn render(plan: &Plan, carried: &Carried) -> BTreeMap<String, String> {
         .map(|variant| (variant.clone(), BTreeSet::new()))
         .collect();
     let mut helper_deps: BTreeMap<Part, String> = BTreeMap::new();
-    let mut root_deps = String::new();
+    let mut root_deps = Tables::new();
     let mut members = Vec::new();
     for part in Part::ALL {
         let entries = plan.parts.get(&part).cloned().unwrap_or_default();
-        let (lines, requests) = part_dependencies(&entries, &plan.variants, &plan.packages, &keys);
+        let (lines, requests) = part_dependencies(
+            &entries,
+            &plan.variants,
+            &plan.packages,
+            &keys,
+            &plan.conditions,
+        );
         match part.helper() {
             None => {
                 root_deps = lines;
@@ -226,8 +261,7 @@ pub fn render(plan: &Plan, carried: &Carried) -> BTreeMap<String, String> {
                 }
                 manifest.push('\n');
                 manifest.push_str(&features_table(&requests));
-                manifest.push_str("\n[dependencies]\n");
-                manifest.push_str(&lines);
+                manifest.push_str(&dependency_tables("dependencies", &lines, ""));
                 files.insert(format!("{dir}/Cargo.toml"), manifest);
                 files.insert(format!("{dir}/src/lib.rs"), rust_head.clone());
                 helper_deps.insert(
@@ -277,11 +311,8 @@ pub fn render(plan: &Plan, carried: &Carried) -> BTreeMap<String, String> {
     );
     root.push('\n');
     root.push_str(&features_table(&root_requests));
-    root.push_str("\n[dependencies]\n");
-    root.push_str(&root_deps);
-    if let Some(objects) = helper_deps.get(&Part::Objects) {
-        root.push_str(objects);
-    }
+    let objects = helper_deps.get(&Part::Objects).map_or("", String::as_str);
+    root.push_str(&dependency_tables("dependencies", &root_deps, objects));
     if let Some(host) = helper_deps.get(&Part::Host) {
         root.push_str("\n[build-dependencies]\n");
         root.push_str(host);
@@ -367,10 +398,14 @@ mod tests {
             ("b".to_string(), info("beta", "2.0.0", CRATES_IO)),
         ]);
         let keys = dependency_keys(&packages);
-        let (lines, requests) = part_dependencies(&entries, &variants, &packages, &keys);
+        let conditions = BTreeMap::from([("b".to_string(), "cfg(unix)".to_string())]);
+        let (tables, requests) =
+            part_dependencies(&entries, &variants, &packages, &keys, &conditions);
         assert_eq!(
-            lines,
-            "alpha = { version = \"=1.0.0\", default-features = false, features = [\"std\"] }\n\
+            dependency_tables("dependencies", &tables, ""),
+            "\n[dependencies]\n\
+             alpha = { version = \"=1.0.0\", default-features = false, features = [\"std\"] }\n\
+             \n[target.'cfg(unix)'.dependencies]\n\
              beta = { version = \"=2.0.0\", default-features = false, features = [\"x\"], optional = true }\n"
         );
         assert!(requests["cpu"].is_empty());

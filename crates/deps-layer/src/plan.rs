@@ -48,6 +48,8 @@ pub struct Plan {
     pub object_crate_types: BTreeSet<String>,
     /// Whether a member has a binary target (mirrored so the layer links like the members do).
     pub has_bin: bool,
+    /// Package id → the `target` condition under which the workspace needs it.
+    pub conditions: BTreeMap<String, String>,
 }
 
 /// The external units of one variant, per command.
@@ -144,6 +146,10 @@ impl Plan {
                 }
             }
         }
+        plan.conditions = crate::platform::conditions(metadata, local)
+            .into_iter()
+            .filter(|(id, _)| plan.packages.contains_key(id))
+            .collect();
         for package in &metadata.packages {
             if !local.contains(&package.id) {
                 continue;

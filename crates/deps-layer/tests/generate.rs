@@ -35,6 +35,10 @@ fn layer_is_a_locked_package_without_workspace_crates() {
     // The weak `memchr?/std` only applies where another feature turns memchr on.
     assert!(manifest.contains("memchr = { version = \"=2.8.3\", default-features = false, features = [\"alloc\", \"std\"], optional = true }"));
     assert!(manifest.contains("simd = [\"dep:memchr\""));
+    // The member's `cfg(unix)` dependency keeps its platform table.
+    assert!(manifest.contains(
+        "[target.'cfg(unix)'.dependencies]\ncfg-if = { version = \"=1.0.5\", default-features = false }\n"
+    ));
     // The dev-dependency's extra feature counts only in test builds, the build script's
     // dependency only on the host.
     assert!(layer.files["dev/Cargo.toml"].contains("features = [\"union\", \"write\"]"));
