@@ -39,7 +39,9 @@ else
 fi
 store() { "$store_nix" --extra-experimental-features nix-command "$@"; }
 
-cache=${CACHE:-file://$work/cache}
+# zstd: the layers are already zstd archives, xz (the default) would spend minutes on them
+cache=${CACHE:-file://$work/cache?compression=zstd}
+
 if [[ -n "${KEY:-}" ]]; then
   secret=$KEY
 else
@@ -47,6 +49,7 @@ else
   store key generate-secret --key-name "cache-test-$(date +%s)" >"$secret"
 fi
 public=$(store key convert-secret-to-public <"$secret")
+if [[ "$cache" == *\?* ]]; then push_url="$cache&secret-key=$secret"; else push_url="$cache?secret-key=$secret"; fi
 other_public=$(store key generate-secret --key-name untrusted | store key convert-secret-to-public)
 echo "cache: $cache"
 echo "trusted key: $public"
@@ -72,7 +75,7 @@ for v in "${variants[@]}"; do
   # 1. the layer, built (or already there), signed and pushed with its closure
   flake_nix build --no-link "path:.#packages.$system.deps-$v"
   t=$(date +%s%N)
-  store copy --to "$cache?secret-key=$secret" "$layer"
+  store copy --to "$push_url" "$layer"
   echo "  pushed to the cache in $(ms_since "$t") ms"
 
   forget() { # the package and the layers leave the local store
@@ -116,6 +119,9 @@ for v in "${variants[@]}"; do
     grep -c "building '.*$(basename "$layer" | cut -c34-).drv'" "$work/build-untrusted-$v.log" >/dev/null ||
       fail "$v: the layer was not rebuilt"
   fi
+
+  # 4. leave the store as found: the layer back, from the cache
+  flake_nix build --no-link "${with_cache[@]}" "path:.#packages.$system.deps-$v" "path:.#packages.$system.$v"
 done
 
 if ((failures > 0)); then
