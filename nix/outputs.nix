@@ -19,9 +19,13 @@
 
   layerSrc = ./deps;
   cargoVendorDir = pkgs.callPackage ./vendor.nix {inherit craneLib;};
-  src = pkgs.callPackage ./source.nix {inherit craneLib;};
+  src = pkgs.callPackage ./source.nix {
+    inherit craneLib;
+    extraExtensions = nixLib.sourceExtensions;
+  };
   srcWithNix = pkgs.callPackage ./source.nix {
     inherit craneLib;
+    extraExtensions = nixLib.sourceExtensions;
     extraFiles = [./deps ./deny.toml];
   };
 

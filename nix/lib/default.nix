@@ -33,6 +33,10 @@ let
 in {
   inherit variants image licences linuxSystems isLinux;
 
+  # Files besides Cargo's own (.rs, .toml, Cargo.lock) that crates read at build time
+  # (include_str!, shaders, kernels, migrations). Anything else (docs, CI) never reaches the build.
+  sourceExtensions = ["wgsl" "glsl" "comp" "spv" "hlsl" "cu" "cuh" "ptx" "hip" "cl" "sql"];
+
   # The whole plan for one repository.
   #   cargoToml:   text of the root Cargo.toml
   #   nixVariants: nix/variants.nix

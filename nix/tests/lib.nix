@@ -285,6 +285,13 @@ let
       expected = false;
     }
 
+    # ---- sources
+    {
+      name = "the real build keeps the shader the Vulkan backend includes, not docs";
+      actual = map (ext: builtins.elem ext lib.sourceExtensions) ["wgsl" "sql" "md"];
+      expected = [true true false];
+    }
+
     # ---- image
     {
       name = "the image runs as a non-root user with /data and port 8080";
