@@ -8,6 +8,7 @@
   lib,
   dockerTools,
   runCommand,
+  patchelf,
   cacert,
   package,
   # from nix/lib: image settings and the variant's plan
@@ -25,8 +26,11 @@
     caBundle = "${cacert}/etc/ssl/certs/ca-bundle.crt";
   };
   # Only the service's binary: the workspace's other tools (deps-layer, ...) stay out of the image.
-  service = runCommand "${package.pname}-service-${package.version}" {} ''
+  # A RUNPATH entry into the package itself (its empty lib/) would pull them back in.
+  service = runCommand "${package.pname}-service-${package.version}" {nativeBuildInputs = [patchelf];} ''
     install -Dm755 ${lib.getExe package} $out/bin/${package.meta.mainProgram}
+    f=$out/bin/${package.meta.mainProgram}
+    patchelf --set-rpath "$(patchelf --print-rpath "$f" | tr : '\n' | grep -v '^${package}/' | paste -sd :)" "$f"
   '';
 in
   dockerTools.streamLayeredImage {
