@@ -38,6 +38,7 @@ else
   flake_nix() { (cd "$flake" && nix --extra-experimental-features 'nix-command flakes' "$@" "${extra[@]}"); }
 fi
 store() { "$store_nix" --extra-experimental-features nix-command "$@"; }
+store_query() { "$(dirname "$(command -v "$store_nix")")/nix-store" --query "$@"; }
 
 # zstd: the layers are already zstd archives, xz (the default) would spend minutes on them
 cache=${CACHE:-file://$work/cache?compression=zstd}
@@ -78,9 +79,11 @@ for v in "${variants[@]}"; do
   store copy --to "$push_url" "$layer"
   echo "  pushed to the cache in $(ms_since "$t") ms"
 
-  forget() { # the package and the layers leave the local store
+  forget() { # the package and the layers leave the local store, with what refers to them
+    # (other variants' layers link deps-common's archive as their base)
+    mapfile -t doomed < <(store_query --referrers-closure "$layer" "$common" 2>/dev/null)
     store store delete "$package" >/dev/null 2>&1 || true
-    store store delete "$layer" "$common" >/dev/null 2>&1 || true
+    store store delete "${doomed[@]}" >/dev/null 2>&1 || true
     if store path-info "$layer" >/dev/null 2>&1 || store path-info "$package" >/dev/null 2>&1; then
       echo "  cannot delete $layer or $package from the local store; still referenced by:" >&2
       store store roots 2>/dev/null | grep -e "$layer" -e "$package" -e "$common" >&2 || true
@@ -121,7 +124,7 @@ for v in "${variants[@]}"; do
   fi
 
   # 4. leave the store as found: the layer back, from the cache
-  flake_nix build --no-link "${with_cache[@]}" "path:.#packages.$system.deps-$v" "path:.#packages.$system.$v"
+  flake_nix build --no-link "${with_cache[@]}" "path:.#packages.$system.deps-$v"
 done
 
 if ((failures > 0)); then
