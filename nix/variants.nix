@@ -25,11 +25,10 @@
       cudaCapabilities = ["7.5" "8.0" "8.6" "8.9" "9.0"];
       cudaForwardCompat = true;
     };
-    # cudarc loads libcuda (injected by the driver), libnvrtc (run-time kernel compilation) and
-    # cuBLAS by name at run time.
+    # knn-cuda's cudarc (features driver, nvrtc, dynamic-loading) loads libcuda (the driver's,
+    # injected by the container toolkit) and libnvrtc (run-time kernel compilation) by name.
     runtimeLibraries = [
       ["cudaPackages" "cuda_nvrtc"]
-      ["cudaPackages" "libcublas"]
     ];
     driverRunpath = true;
     systems = ["x86_64-linux" "aarch64-linux"];
@@ -43,7 +42,7 @@
     # CDNA2/3 and RDNA2/3, applied as nixpkgs documents it: rocmPackages.clr.override
     # { localGpuTargets = ...; }. Edit to trim or extend.
     gpuTargets = ["gfx908" "gfx90a" "gfx942" "gfx1030" "gfx1100"];
-    # The HIP runtime (libamdhip64) is dlopened; it pulls the HSA runtime in through its closure.
+    # knn-rocm dlopens libamdhip64 and libhiprtc, both from clr; the HSA runtime comes with its closure.
     runtimeLibraries = [
       ["rocmPackages" "clr"]
     ];

@@ -262,7 +262,7 @@ let
           ];
         })
         (allow {
-          pname = "libcublas";
+          pname = "cuda_nvrtc";
           meta.license = unfree;
         })
         (allow {
@@ -317,12 +317,12 @@ let
       actual = image.env {
         accelerator = "nvidia";
         system = "x86_64-linux";
-        libraryDirs = ["/nix/store/a-nvrtc/lib" "/nix/store/b-cublas/lib"];
+        libraryDirs = ["/nix/store/a-nvrtc/lib"];
         caBundle = "/ca.crt";
       };
       expected = [
         "SSL_CERT_FILE=/ca.crt"
-        "LD_LIBRARY_PATH=/nix/store/a-nvrtc/lib:/nix/store/b-cublas/lib:/usr/lib/x86_64-linux-gnu:/usr/lib64:/usr/lib"
+        "LD_LIBRARY_PATH=/nix/store/a-nvrtc/lib:/usr/lib/x86_64-linux-gnu:/usr/lib64:/usr/lib"
         "NVIDIA_VISIBLE_DEVICES=all"
         "NVIDIA_DRIVER_CAPABILITIES=compute,utility"
       ];
