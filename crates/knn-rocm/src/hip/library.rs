@@ -83,10 +83,18 @@ fn open(names: &[&str]) -> Result<Library, String> {
         // loaded into arbitrary processes.
         match unsafe { Library::new(name) } {
             Ok(library) => return Ok(library),
-            Err(error) => failures.push(format!("{name}: {error}")),
+            Err(error) => failures.push(format!("{name}: {}", describe(&error))),
         }
     }
     Err(failures.join("; "))
+}
+
+/// libloading's message with the loader's own (`dlerror`), which libloading keeps as the source.
+fn describe(error: &libloading::Error) -> String {
+    match std::error::Error::source(error) {
+        Some(source) => format!("{error}: {source}"),
+        None => error.to_string(),
+    }
 }
 
 /// Looks up `name` and copies out the function pointer; the caller keeps `library` alive for as
@@ -98,7 +106,7 @@ unsafe fn symbol<T: Copy>(library: &Library, name: &str) -> Result<T, String> {
     // SAFETY: forwarded to the caller.
     unsafe { library.get::<T>(name.as_bytes()) }
         .map(|symbol| *symbol)
-        .map_err(|e| format!("symbol {name} missing: {e}"))
+        .map_err(|e| format!("symbol {name} missing: {}", describe(&e)))
 }
 
 impl HipLibrary {
@@ -163,6 +171,11 @@ mod tests {
     fn a_missing_library_lists_every_name_tried() {
         let error = open(&["libknn-does-not-exist.so", "libknn-nor-this.so.1"]).unwrap_err();
         assert!(error.contains("libknn-does-not-exist.so:"), "{error}");
+        // The loader's reason, not only libloading's summary.
+        assert!(
+            error.contains("No such file") || error.contains("cannot open"),
+            "{error}"
+        );
         assert!(error.contains("; libknn-nor-this.so.1:"), "{error}");
     }
 
