@@ -20,9 +20,10 @@ set -euo pipefail
 flake=$(cd "${FLAKE:-$(dirname "$0")/../..}" && pwd)
 system=${SYSTEM:-x86_64-linux}
 work=$(mktemp -d "${TMPDIR:-/tmp}/cache-test.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-read -r -a extra <<<"${EXTRA_NIX_ARGS:-}"
 failures=0
+# kept when something fails: the cache in it still holds the pushed layers
+trap '((failures == 0)) && rm -rf "$work" || echo "kept $work"' EXIT
+read -r -a extra <<<"${EXTRA_NIX_ARGS:-}"
 fail() {
   printf 'FAIL: %s\n' "$*"
   failures=$((failures + 1))
@@ -81,12 +82,13 @@ for v in "${variants[@]}"; do
 
   forget() { # the package and the layers leave the local store, with what refers to them
     # (other variants' layers link deps-common's archive as their base)
-    mapfile -t doomed < <(store_query --referrers-closure "$layer" "$common" 2>/dev/null)
-    store store delete "$package" >/dev/null 2>&1 || true
+    # and older images that embed this package)
+    mapfile -t doomed < <(store_query --referrers-closure "$layer" "$common" "$package" 2>/dev/null)
     store store delete "${doomed[@]}" >/dev/null 2>&1 || true
     if store path-info "$layer" >/dev/null 2>&1 || store path-info "$package" >/dev/null 2>&1; then
       echo "  cannot delete $layer or $package from the local store; still referenced by:" >&2
       store store roots 2>/dev/null | grep -e "$layer" -e "$package" -e "$common" >&2 || true
+      failures=$((failures + 1))
       exit 1
     fi
   }
