@@ -155,10 +155,18 @@ impl UnitGraph {
     /// Each unit with its side and LTO embedding, walking from the roots.
     pub fn classify(&self) -> Vec<Classified> {
         let mut sides: Vec<BTreeSet<Side>> = vec![BTreeSet::new(); self.units.len()];
+        // A proc-macro member is itself host code, and so is everything it depends on.
         let mut stack: Vec<(usize, Side)> = self
             .roots
             .iter()
-            .map(|&root| (root, Side::Target))
+            .map(|&root| {
+                let side = if self.units[root].is_proc_macro() {
+                    Side::Host
+                } else {
+                    Side::Target
+                };
+                (root, side)
+            })
             .collect();
         while let Some((index, side)) = stack.pop() {
             if !sides[index].insert(side) {
@@ -356,6 +364,34 @@ mod tests {
         assert_eq!(side_and_lto(&graph, "syn")[0].0, Side::Host);
         assert_eq!(side_and_lto(&graph, "cc")[0].0, Side::Host);
         assert_eq!(side_and_lto(&graph, "member")[0].0, Side::Target);
+    }
+
+    #[test]
+    fn a_proc_macro_member_is_a_host_root() {
+        // 0 proc-macro member -> 1 syn; 2 lib member -> 3 syn (the run-time one)
+        let graph = UnitGraph {
+            units: vec![
+                unit(
+                    "derive",
+                    "proc-macro",
+                    &["proc-macro"],
+                    "build",
+                    "false",
+                    &[1],
+                ),
+                unit("syn", "lib", &["lib"], "build", "false", &[]),
+                unit("runtime", "lib", &["lib"], "build", "false", &[3]),
+                unit("syn", "lib", &["lib"], "build", "false", &[]),
+            ],
+            roots: vec![0, 2],
+        };
+        let sides: Vec<Side> = graph
+            .classify()
+            .into_iter()
+            .filter(|c| c.unit.pkg_id == "syn")
+            .map(|c| c.side)
+            .collect();
+        assert_eq!(sides, [Side::Host, Side::Target]);
     }
 
     #[test]

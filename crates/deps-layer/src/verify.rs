@@ -564,6 +564,8 @@ fn explain(
         let theirs: Vec<String> = same_features
             .iter()
             .map(|other| format!("{:?}", other.lto))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .collect();
         return format!(
             "LTO/crate-type differs: the layer embeds {}, the real build needs {:?}",
