@@ -116,12 +116,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 clippy: args.clippy,
                 layer: args.layer,
             };
-            let reports = verify::verify(&options)?;
             let mut missed = 0;
-            for report in &reports {
+            verify::verify_each(&options, |report| {
                 print!("{}", report.render());
                 missed += report.recompiled();
-            }
+            })?;
             if missed > 0 {
                 println!("FAIL: the real build recompiled {missed} external unit(s)");
                 return Ok(ExitCode::from(1));

@@ -224,6 +224,14 @@ fn run_phase(
 }
 
 pub fn verify(options: &VerifyOptions) -> Result<Vec<VariantReport>> {
+    let mut reports = Vec::new();
+    verify_each(options, |report| reports.push(report.clone()))?;
+    Ok(reports)
+}
+
+/// Like [`verify`], handing each variant's report over as soon as it is done (a full workspace
+/// build per variant can take long).
+pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)) -> Result<()> {
     let (layer, workspace) = match &options.layer {
         None => generate::generate(&options.generate, generate::DEFAULT_OUT)?,
         Some(dir) => (
@@ -294,20 +302,22 @@ pub fn verify(options: &VerifyOptions) -> Result<Vec<VariantReport>> {
     } else {
         None
     };
-    let mut reports = Vec::new();
     for variant in variants {
         let target_dir = scratch.path().join(format!("target-{variant}"));
         if let Some(common) = &common {
             copy_target_dir(&common.dir, &target_dir)?;
         }
-        reports.push(verify_variant(
+        let report = verify_variant(
             &context_for(&target_dir),
             options,
             common.as_ref(),
             &variant,
-        )?);
+        )?;
+        done(&report);
+        // Each variant's target dir is a full build; keep the disk use to one at a time.
+        let _ = std::fs::remove_dir_all(&target_dir);
     }
-    Ok(reports)
+    Ok(())
 }
 
 /// The common layer's build, shared by the variants layered on it.
