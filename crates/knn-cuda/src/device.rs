@@ -16,6 +16,8 @@ pub(crate) struct Device {
     pub info: DeviceInfo,
     dot: CudaFunction,
     l2: CudaFunction,
+    pub segment_best: CudaFunction,
+    pub compact_candidates: CudaFunction,
 }
 
 fn unavailable(reason: String) -> BackendError {
@@ -73,13 +75,15 @@ impl Device {
         let module = context
             .load_module(ptx)
             .map_err(|e| errors::driver(e, "loading the kernels"))?;
-        let function = |metric: Metric| {
+        let function = |name: &str| {
             module
-                .load_function(kernel::entry_point(metric))
+                .load_function(name)
                 .map_err(|e| errors::driver(e, "finding a kernel"))
         };
-        let dot = function(Metric::Dot)?;
-        let l2 = function(Metric::L2)?;
+        let dot = function(kernel::entry_point(Metric::Dot))?;
+        let l2 = function(kernel::entry_point(Metric::L2))?;
+        let segment_best = function(kernel::SEGMENT_BEST)?;
+        let compact_candidates = function(kernel::COMPACT_CANDIDATES)?;
         let stream = context.default_stream();
         Ok(Self {
             info: DeviceInfo {
@@ -93,6 +97,8 @@ impl Device {
             stream,
             dot,
             l2,
+            segment_best,
+            compact_candidates,
         })
     }
 

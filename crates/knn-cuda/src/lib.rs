@@ -3,9 +3,10 @@
 //! cudarc loads `libcuda.so` and `libnvrtc.so` at run time, so this crate builds without the
 //! CUDA toolkit and a machine without a driver gets [`BackendError::Unavailable`] with the reason.
 //! The scoring kernels (dot product for cosine and dot, squared Euclidean distance for l2) are
-//! CUDA C compiled by NVRTC when the backend starts; scores of a tile of rows against a batch of
-//! queries come back to the host, where [`knn_core::TopK`] selects the exact top-k in knn-core's
-//! order. Collections are chunked by [`CudaOptions::max_chunk_bytes`] and by the free device
+//! CUDA C compiled by NVRTC when the backend starts. The top-k is selected in two halves: on the
+//! device, a threshold per query (from the best score of each segment of rows) cuts a tile's
+//! scores down to a short candidate list; on the host, [`knn_core::TopK`] picks the exact top-k
+//! from the candidates in knn-core's order. Collections are chunked by [`CudaOptions::max_chunk_bytes`] and by the free device
 //! memory; one larger than the budget stays on the host and is streamed chunk by chunk.
 
 mod collection;
@@ -14,6 +15,7 @@ mod errors;
 mod kernel;
 mod options;
 mod plan;
+mod selection;
 
 use std::sync::Arc;
 
@@ -24,7 +26,6 @@ pub use options::CudaOptions;
 
 use crate::collection::CudaCollection;
 use crate::device::Device;
-use crate::plan::Sizes;
 
 pub struct CudaBackend {
     device: Arc<Device>,
@@ -63,12 +64,7 @@ impl Backend for CudaBackend {
             Some(bytes) => bytes,
             None => (self.device.free_bytes()? as f64 * CudaOptions::FREE_MEMORY_SHARE) as u64,
         };
-        let sizes = Sizes {
-            budget_bytes,
-            max_chunk_bytes: self.options.max_chunk_bytes,
-            max_scores_bytes: self.options.max_scores_bytes,
-            max_query_batch: self.options.max_query_batch,
-        };
+        let sizes = self.options.sizes(budget_bytes);
         let collection = CudaCollection::upload(Arc::clone(&self.device), vectors, metric, sizes)?;
         Ok(Box::new(collection))
     }

@@ -3,9 +3,12 @@
 
 use knn_core::BackendError;
 
-use crate::kernel::{BLOCK_SIZE, MAX_GRID_X, MAX_GRID_Y, QUERY_TILE};
+use crate::kernel::{BLOCK_SIZE, MAX_GRID_Y};
+use crate::selection::MIN_SEGMENT_ROWS;
 
 const F32_BYTES: u64 = 4;
+/// A candidate is a row index (u32) and its score (f32).
+const CANDIDATE_BYTES: u64 = 8;
 
 /// Sizes that bound device allocations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,13 +21,22 @@ pub struct Sizes {
     pub max_scores_bytes: u64,
     /// The most queries sent to the device at once.
     pub max_query_batch: usize,
+    /// Candidate slots per query and tile; a query with more candidates reads its scores back.
+    pub max_candidates_per_query: usize,
 }
 
 impl Sizes {
-    /// Device memory every search needs besides the collection: the largest query batch and
-    /// the score buffer.
+    /// Device memory every search needs besides the collection: the largest query batch, the
+    /// score buffer, the segment keys (at most one per `MIN_SEGMENT_ROWS` scores, plus a ragged
+    /// segment per query), a threshold and a count per query, and the candidate lists.
     pub fn working_bytes(&self, dim: usize) -> u64 {
-        self.max_query_batch as u64 * dim as u64 * F32_BYTES + self.max_scores_bytes
+        let batch = self.max_query_batch as u64;
+        batch * dim as u64 * F32_BYTES
+            + self.max_scores_bytes
+            + self.max_scores_bytes / MIN_SEGMENT_ROWS as u64
+            + batch * F32_BYTES
+            + 2 * batch * F32_BYTES
+            + batch * self.max_candidates_per_query as u64 * CANDIDATE_BYTES
     }
 }
 
@@ -94,13 +106,14 @@ impl TilePlan {
     pub fn new(queries: usize, rows_per_chunk: usize, sizes: &Sizes) -> Self {
         let scores = sizes.max_scores_bytes.max(F32_BYTES);
         // The whole batch first, down to one block of rows per tile: every batch re-reads the
-        // collection, so fewer, wider batches move fewer bytes.
+        // collection, so fewer, wider batches move fewer bytes. The selection kernels give each
+        // query its own row of blocks.
         let queries_per_batch = (queries.max(1) as u64)
             .min(sizes.max_query_batch.max(1) as u64)
-            .min(u64::from(MAX_GRID_Y) * u64::from(QUERY_TILE))
+            .min(u64::from(MAX_GRID_Y))
             .min((scores / (u64::from(BLOCK_SIZE) * F32_BYTES)).max(1));
         let rows_per_tile = (rows_per_chunk.max(1) as u64)
-            .min(u64::from(MAX_GRID_X) * u64::from(BLOCK_SIZE))
+            .min(u64::from(MAX_GRID_Y) * u64::from(BLOCK_SIZE))
             .min(u64::from(u32::MAX))
             .min(scores / (queries_per_batch * F32_BYTES))
             .max(1);
@@ -121,14 +134,16 @@ mod tests {
             max_chunk_bytes,
             max_scores_bytes: 1024,
             max_query_batch: 8,
+            max_candidates_per_query: 2,
         }
     }
 
     #[test]
     fn the_working_set_is_reserved_before_the_collection() {
-        // dim 4: 16 bytes a row; working set 8 * 16 + 1024 = 1152 bytes.
-        let s = sizes(1152 + 160, 1 << 20);
-        assert_eq!(s.working_bytes(4), 1152);
+        // dim 4: 16 bytes a row. Queries 8 * 16, scores 1024, segment keys 1024 / 32 + 8 * 4,
+        // thresholds and counts 8 * 8, candidates 8 * 2 * 8: 1408 bytes.
+        let s = sizes(1408 + 160, 1 << 20);
+        assert_eq!(s.working_bytes(4), 1408);
         let plan = ChunkPlan::new(10, 4, &s).unwrap();
         assert_eq!(
             (plan.rows_per_chunk, plan.residency),
@@ -155,10 +170,10 @@ mod tests {
 
     #[test]
     fn a_budget_without_room_for_one_row_is_out_of_memory_with_the_sizes() {
-        match ChunkPlan::new(10, 4, &sizes(1160, 1 << 20)) {
+        match ChunkPlan::new(10, 4, &sizes(1416, 1 << 20)) {
             Err(BackendError::OutOfMemory {
-                requested_bytes: 1168,
-                available_bytes: 1160,
+                requested_bytes: 1424,
+                available_bytes: 1416,
             }) => {}
             other => panic!("unexpected {other:?}"),
         }
@@ -177,6 +192,7 @@ mod tests {
             max_chunk_bytes: 1 << 40,
             max_scores_bytes: 64 << 20,
             max_query_batch: 256,
+            max_candidates_per_query: 4096,
         };
         let plan = TilePlan::new(64, 1_000_000, &s);
         assert_eq!(

@@ -111,10 +111,36 @@ fn matches_the_reference_across_metrics_k_and_dimensions_with_many_chunks() {
 #[test]
 fn matches_the_reference_with_default_sizes() {
     let Some(device) = device() else { return };
+    // One tile of 20 000 rows: k up to 100 is cut down by a threshold on the device; k 1000
+    // has fewer segments than k, so every row is a candidate and the scores are read back.
     let vectors = random_matrix(20_000, 96, 7);
     let queries = random_matrix(64, 96, 8);
     for metric in Metric::ALL {
-        check(device, &vectors, &queries, metric, &[1, 10, 100]);
+        check(device, &vectors, &queries, metric, &[1, 10, 100, 1000]);
+    }
+}
+
+#[test]
+fn queries_with_more_candidates_than_slots_read_their_scores_back_with_the_same_results() {
+    let Some(device) = device() else { return };
+    // Values in -2..=2 over 4 dimensions: hundreds of rows tie at each score, far more than the
+    // 3 candidate slots, so every query overflows and is selected from its whole score row.
+    let vectors = random_integer_matrix(5000, 4, 2, 51);
+    let queries = random_integer_matrix(9, 4, 2, 52);
+    let backend = device.with_same_device(CudaOptions {
+        max_candidates_per_query: 3,
+        ..CudaOptions::default()
+    });
+    for metric in [Metric::Dot, Metric::L2] {
+        let prepared = backend.upload(&vectors, metric).unwrap();
+        for k in [1, 10, 100] {
+            let expected = reference::search(&vectors, &queries, metric, k);
+            assert_eq!(
+                prepared.search(&queries, k).unwrap(),
+                expected,
+                "{metric} k={k}"
+            );
+        }
     }
 }
 
@@ -126,7 +152,7 @@ fn a_collection_over_the_memory_budget_is_streamed_with_the_same_results() {
     let queries = random_matrix(9, dim, 12);
     let mut options = tiny(dim, 1000);
     // The working set plus a quarter of the collection: streamed in chunks of 175 rows.
-    options.memory_budget_bytes = Some(6 * dim as u64 * 4 + 2 * 128 * 4 + 175 * dim as u64 * 4);
+    options.memory_budget_bytes = Some(options.search_working_bytes(dim) + 175 * dim as u64 * 4);
     let backend = device.with_same_device(options);
     for metric in Metric::ALL {
         check(&backend, &vectors, &queries, metric, &[1, 10, 100]);
