@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
 use knn_core::{BackendError, Hit, Matrix, Metric, Prepared, TopK, check_query_dim};
 
+use knn_gpu::kernel;
+use knn_gpu::plan::{ChunkPlan, Residency, Sizes, TilePlan};
+use knn_gpu::selection;
+
 use crate::device::Device;
 use crate::errors;
-use crate::kernel;
-use crate::plan::{ChunkPlan, Residency, Sizes, TilePlan};
-use crate::selection;
 
 enum Storage {
     Resident(Vec<CudaSlice<f32>>),
@@ -92,12 +93,6 @@ struct SearchBuffers {
     host_row_scores: Vec<f32>,
 }
 
-/// Candidate slots per query: room for the about 1.15 k rows a threshold lets through on random
-/// data, with margin, and never more than configured.
-fn candidate_capacity(k: usize, configured: usize) -> usize {
-    (4 * k).max(256).min(configured).max(1)
-}
-
 impl Prepared for CudaCollection {
     fn rows(&self) -> usize {
         self.plan.rows
@@ -120,7 +115,7 @@ impl Prepared for CudaCollection {
         let batch_max = tiles.queries_per_batch;
         let segment_rows = selection::segment_rows(tiles.rows_per_tile, k);
         let max_segments = selection::segment_count(tiles.rows_per_tile, segment_rows);
-        let capacity = candidate_capacity(k, self.sizes.max_candidates_per_query);
+        let capacity = selection::candidate_capacity(k, self.sizes.max_candidates_per_query);
         let mut buffers = SearchBuffers {
             queries: self.alloc(batch_max * dim)?,
             scores: self.alloc(batch_max * tiles.rows_per_tile)?,

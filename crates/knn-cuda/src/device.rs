@@ -8,7 +8,7 @@ use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use knn_core::{BackendError, DeviceInfo, Metric};
 
 use crate::errors;
-use crate::kernel;
+use knn_gpu::kernel;
 
 pub(crate) struct Device {
     pub context: Arc<CudaContext>,

@@ -12,10 +12,7 @@
 mod collection;
 mod device;
 mod errors;
-mod kernel;
 mod options;
-mod plan;
-mod selection;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! Sizes that bound the backend's device memory use.
 
-use crate::plan::Sizes;
+use knn_gpu::plan::Sizes;
 
 /// Limits on the buffers the backend allocates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use knn_core::{BackendError, DeviceInfo, Metric};
 use crate::hip::compiler;
 use crate::hip::library::{HipLibrary, HiprtcLibrary};
 use crate::hip::runtime::{Function, Hip};
-use crate::kernel;
+use knn_gpu::kernel;
 
 /// What `/info` and the README say about this backend.
 pub const UNTESTED_NOTE: &str = "untested on AMD hardware";
@@ -18,6 +18,8 @@ pub(crate) struct Device {
     pub info: DeviceInfo,
     dot: Function,
     l2: Function,
+    pub segment_best: Function,
+    pub compact_candidates: Function,
 }
 
 /// Why ROCm cannot be used here, if a library is missing.
@@ -46,6 +48,8 @@ impl Device {
         let module = hip.load_module(&code)?;
         let dot = hip.function(&module, kernel::entry_point(Metric::Dot))?;
         let l2 = hip.function(&module, kernel::entry_point(Metric::L2))?;
+        let segment_best = hip.function(&module, kernel::SEGMENT_BEST)?;
+        let compact_candidates = hip.function(&module, kernel::COMPACT_CANDIDATES)?;
         Ok(Self {
             info: DeviceInfo {
                 backend: "rocm".into(),
@@ -58,6 +62,8 @@ impl Device {
             hip,
             dot,
             l2,
+            segment_best,
+            compact_candidates,
         })
     }
 

@@ -5,18 +5,16 @@
 //!
 //! The HIP runtime (`libamdhip64.so`) and hiprtc (`libhiprtc.so`) are opened at run time by a
 //! small FFI layer of our own ([`hip`](crate::hip) module), so the crate builds without ROCm.
-//! The kernels mirror the CUDA backend's: a dot product for cosine and dot (cosine vectors arrive
-//! normalised), the squared Euclidean distance for l2, compiled by hiprtc for the device's
-//! `gfx` architecture; scores come back to the host, where [`knn_core::TopK`] selects the exact
-//! top-k. Collections are chunked by [`RocmOptions::max_chunk_bytes`] and the free device memory;
+//! The kernels are the CUDA backend's, from knn-gpu: a dot product for cosine and dot (cosine
+//! vectors arrive normalised), the squared Euclidean distance for l2, and the selection kernels
+//! that cut each tile down to top-k candidates, compiled by hiprtc for the device's `gfx`
+//! architecture; [`knn_core::TopK`] picks the exact top-k from the candidates on the host. Collections are chunked by [`RocmOptions::max_chunk_bytes`] and the free device memory;
 //! one larger than the budget stays on the host and is streamed chunk by chunk.
 
 mod collection;
 mod device;
 mod hip;
-mod kernel;
 mod options;
-mod plan;
 
 use std::sync::Arc;
 
@@ -27,7 +25,6 @@ pub use options::RocmOptions;
 
 use crate::collection::RocmCollection;
 use crate::device::Device;
-use crate::plan::Sizes;
 
 pub struct RocmBackend {
     device: Arc<Device>,
@@ -66,12 +63,7 @@ impl Backend for RocmBackend {
             Some(bytes) => bytes,
             None => (self.device.hip.free_memory()? as f64 * RocmOptions::FREE_MEMORY_SHARE) as u64,
         };
-        let sizes = Sizes {
-            budget_bytes,
-            max_chunk_bytes: self.options.max_chunk_bytes,
-            max_scores_bytes: self.options.max_scores_bytes,
-            max_query_batch: self.options.max_query_batch,
-        };
+        let sizes = self.options.sizes(budget_bytes);
         let collection = RocmCollection::upload(Arc::clone(&self.device), vectors, metric, sizes)?;
         Ok(Box::new(collection))
     }

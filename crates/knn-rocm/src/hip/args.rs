@@ -10,19 +10,20 @@ pub const LAUNCH_PARAM_BUFFER_SIZE: usize = 0x02;
 pub const LAUNCH_PARAM_END: usize = 0x03;
 
 /// One kernel argument.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Arg {
     /// A device pointer.
     Pointer(*mut c_void),
     U32(u32),
     U64(u64),
+    F32(f32),
 }
 
 impl Arg {
     fn size(self) -> usize {
         match self {
             Arg::Pointer(_) => std::mem::size_of::<*mut c_void>(),
-            Arg::U32(_) => 4,
+            Arg::U32(_) | Arg::F32(_) => 4,
             Arg::U64(_) => 8,
         }
     }
@@ -32,6 +33,7 @@ impl Arg {
             Arg::Pointer(p) => out.copy_from_slice(&(p as usize).to_ne_bytes()),
             Arg::U32(v) => out.copy_from_slice(&v.to_ne_bytes()),
             Arg::U64(v) => out.copy_from_slice(&v.to_ne_bytes()),
+            Arg::F32(v) => out.copy_from_slice(&v.to_ne_bytes()),
         }
     }
 }

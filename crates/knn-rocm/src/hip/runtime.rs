@@ -141,7 +141,11 @@ impl Hip {
         })
     }
 
-    pub fn upload(&self, buffer: &mut DeviceBuffer, data: &[f32]) -> Result<(), BackendError> {
+    pub fn upload<T: Plain>(
+        &self,
+        buffer: &mut DeviceBuffer,
+        data: &[T],
+    ) -> Result<(), BackendError> {
         let bytes = std::mem::size_of_val(data);
         if bytes > buffer.bytes {
             return Err(BackendError::Device(format!(
@@ -159,19 +163,33 @@ impl Hip {
         )
     }
 
-    /// Copies the first `out.len()` values of `buffer` back; waits for preceding launches.
-    pub fn download(&self, buffer: &DeviceBuffer, out: &mut [f32]) -> Result<(), BackendError> {
+    /// Copies `out.len()` values of `buffer` back, starting at value `first`; waits for
+    /// preceding launches.
+    pub fn download<T: Plain>(
+        &self,
+        buffer: &DeviceBuffer,
+        first: usize,
+        out: &mut [T],
+    ) -> Result<(), BackendError> {
         let bytes = std::mem::size_of_val(out);
-        if bytes > buffer.bytes {
+        let offset = first * std::mem::size_of::<T>();
+        if offset + bytes > buffer.bytes {
             return Err(BackendError::Device(format!(
-                "copy of {bytes} bytes out of a device buffer of {}",
+                "copy of {bytes} bytes at {offset} out of a device buffer of {}",
                 buffer.bytes
             )));
         }
         self.bind()?;
-        // SAFETY: both sides hold at least `bytes` (checked above).
+        // SAFETY: the source range lies inside the buffer and `out` holds `bytes` (checked
+        // above); `T` is plain data, so any bytes HIP writes are a valid value.
         self.check(
-            unsafe { (self.library.memcpy_dtoh)(out.as_mut_ptr().cast(), buffer.ptr, bytes) },
+            unsafe {
+                (self.library.memcpy_dtoh)(
+                    out.as_mut_ptr().cast(),
+                    buffer.ptr.cast::<u8>().add(offset).cast(),
+                    bytes,
+                )
+            },
             "copying from the device",
             None,
         )
@@ -206,6 +224,7 @@ impl Hip {
         )?;
         Ok(Function {
             handle,
+            name: name.to_owned(),
             _module: Arc::clone(module),
         })
     }
@@ -240,11 +259,16 @@ impl Hip {
                     extra.as_mut_ptr(),
                 )
             },
-            "launching the scoring kernel",
+            &format!("launching kernel {}", function.name),
             None,
         )
     }
 }
+
+/// Values that may cross to and from the device as raw bytes: every bit pattern is a value.
+pub trait Plain: Copy {}
+impl Plain for f32 {}
+impl Plain for u32 {}
 
 /// The `extra` array of `hipModuleLaunchKernel` for a packed argument buffer.
 pub fn launch_extra(args: &PackedArgs, size: &mut usize) -> [*mut c_void; 5] {
@@ -303,6 +327,7 @@ impl Drop for Module {
 
 pub struct Function {
     handle: Handle,
+    name: String,
     _module: Arc<Module>,
 }
 

@@ -14,6 +14,12 @@ pub const MAX_SEGMENT_ROWS: usize = 1024;
 /// of random data, so the candidate lists stay short.
 const SEGMENTS_PER_HIT: usize = 4;
 
+/// Candidate slots per query: room for the about 1.15 k rows a threshold lets through on random
+/// data, with margin, and never more than `configured`.
+pub fn candidate_capacity(k: usize, configured: usize) -> usize {
+    (SEGMENTS_PER_HIT * k).max(256).min(configured).max(1)
+}
+
 /// Rows per segment for tiles of `tile_rows` rows and top-`k`.
 pub fn segment_rows(tile_rows: usize, k: usize) -> usize {
     (tile_rows / (SEGMENTS_PER_HIT * k).max(1)).clamp(MIN_SEGMENT_ROWS, MAX_SEGMENT_ROWS)
@@ -55,6 +61,15 @@ mod tests {
         assert_eq!(segment_count(1000, 250), 4);
         assert_eq!(segment_count(1001, 250), 5);
         assert_eq!(segment_count(0, 250), 0);
+    }
+
+    #[test]
+    fn candidate_slots_follow_k_within_the_configured_bound() {
+        assert_eq!(candidate_capacity(10, 4096), 256);
+        assert_eq!(candidate_capacity(1000, 4096), 4000);
+        assert_eq!(candidate_capacity(5000, 4096), 4096);
+        assert_eq!(candidate_capacity(10, 3), 3);
+        assert_eq!(candidate_capacity(10, 0), 1);
     }
 
     #[test]
