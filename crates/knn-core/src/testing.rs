@@ -19,6 +19,11 @@
 //! dimension; [`DEFAULT_TOLERANCE`] leaves a wide margin for dimensions up to 4096 while a wrong
 //! row, a wrong metric or a missing normalisation still moves scores by far more.
 
+pub mod conformance;
+mod shared_device;
+
+pub use shared_device::SharedDevice;
+
 use crate::matrix::Matrix;
 use crate::metric::Hit;
 

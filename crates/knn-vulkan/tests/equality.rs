@@ -1,39 +1,31 @@
-//! The Vulkan backend against knn-core's reference search, on whatever Vulkan device is present
-//! (Mesa's lavapipe in CI). Without a device the tests print why and return, unless
-//! `KNN_REQUIRE_VULKAN=1`, which turns the missing device into a failure.
+//! The Vulkan backend against knn-core's reference search and CPU backend, on whatever Vulkan
+//! device is present (Mesa's lavapipe in CI): knn-core's shared equality suite
+//! ([`knn_core::testing::conformance`]). Without a device the tests print why and return,
+//! unless `KNN_REQUIRE_VULKAN=1`, which turns the missing device into a failure.
 
-use std::io::Write;
-use std::sync::OnceLock;
-
-use knn_core::testing::{
-    DEFAULT_TOLERANCE, assert_same_hits, random_integer_matrix, random_matrix,
-};
-use knn_core::{Backend, BackendError, CpuBackend, Hit, Matrix, Metric, reference};
+use knn_core::testing::SharedDevice;
+use knn_core::testing::conformance::DeviceSuite;
 use knn_vulkan::{VulkanBackend, VulkanOptions};
 
-/// Says on the terminal, past the test harness's output capture, which test did not run and
-/// why: the harness itself can only report it as passed.
-fn skip(reason: &str) {
-    let test = std::thread::current().name().unwrap_or("?").to_owned();
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
-}
-
-fn device() -> Option<&'static VulkanBackend> {
-    static DEVICE: OnceLock<Result<VulkanBackend, String>> = OnceLock::new();
-    let opened = DEVICE.get_or_init(|| {
-        VulkanBackend::with_options(VulkanOptions::default()).map_err(|e| e.to_string())
-    });
-    match opened {
-        Ok(backend) => Some(backend),
-        Err(reason) if std::env::var("KNN_REQUIRE_VULKAN").as_deref() == Ok("1") => {
-            panic!("KNN_REQUIRE_VULKAN=1 but the Vulkan backend cannot start: {reason}")
-        }
-        Err(reason) => {
-            skip(reason);
-            None
-        }
-    }
-}
+static VULKAN: DeviceSuite<VulkanBackend> = DeviceSuite {
+    device: SharedDevice::new("vulkan", "KNN_REQUIRE_VULKAN", || {
+        VulkanBackend::with_options(VulkanOptions::default())
+    }),
+    with_small_sizes: |device, dim, chunk_rows| device.with_same_device(tiny(dim, chunk_rows)),
+    with_room_for: |device, dim, resident_bytes| {
+        device.with_same_device(VulkanOptions {
+            // The budget counts the collection only: what fits of it is resident at a time.
+            memory_budget_bytes: resident_bytes,
+            ..tiny(dim, 1000)
+        })
+    },
+    with_budget: |device, budget_bytes| {
+        device.with_same_device(VulkanOptions {
+            memory_budget_bytes: budget_bytes,
+            ..VulkanOptions::default()
+        })
+    },
+};
 
 /// Chunks of `chunk_rows` rows and score buffers so small that one search is many query batches
 /// and, for chunks over 256 rows, several row tiles per chunk.
@@ -46,160 +38,46 @@ fn tiny(dim: usize, chunk_rows: u64) -> VulkanOptions {
     }
 }
 
-fn check(
-    backend: &VulkanBackend,
-    vectors: &Matrix,
-    queries: &Matrix,
-    metric: Metric,
-    ks: &[usize],
-) {
-    let vectors = metric.prepare(vectors.clone()).unwrap();
-    let queries = metric.prepare(queries.clone()).unwrap();
-    let prepared = backend.upload(&vectors, metric).unwrap();
-    assert_eq!(prepared.rows(), vectors.rows());
-    let cpu = CpuBackend::new().upload(&vectors, metric).unwrap();
-    // The order is total (score, then row), so a smaller k is a prefix of the largest one:
-    // the slow oracle runs once.
-    let largest = ks.iter().copied().max().unwrap_or(0);
-    let reference_hits = reference::search(&vectors, &queries, metric, largest);
-    let cpu_hits = cpu.search(&queries, largest).unwrap();
-    let prefix = |lists: &[Vec<Hit>], k: usize| -> Vec<Vec<Hit>> {
-        lists
-            .iter()
-            .map(|hits| hits[..k.min(hits.len())].to_vec())
-            .collect()
-    };
-    for &k in ks {
-        let actual = prepared.search(&queries, k).unwrap();
-        assert_eq!(actual.len(), queries.rows());
-        assert!(
-            actual
-                .iter()
-                .all(|hits| hits.len() == k.min(vectors.rows()))
-        );
-        assert_same_hits(&prefix(&reference_hits, k), &actual, DEFAULT_TOLERANCE);
-        assert_same_hits(&prefix(&cpu_hits, k), &actual, DEFAULT_TOLERANCE);
-    }
-}
-
 #[test]
 fn matches_the_reference_across_metrics_k_and_dimensions_with_many_chunks() {
-    let Some(device) = device() else { return };
     // Dimensions below, at and off the 64-wide workgroup; 1000 rows in chunks of 300 are tiles
     // of 256 and 44 rows with a ragged last chunk of 100, and 13 queries in batches of two leave
     // a ragged last batch and query tile.
-    for (seed, dim) in [(1, 3), (2, 64), (3, 130)] {
-        let vectors = random_matrix(1000, dim, seed);
-        let queries = random_matrix(13, dim, seed + 100);
-        let backend = device.with_same_device(tiny(dim, 300));
-        for metric in Metric::ALL {
-            check(&backend, &vectors, &queries, metric, &[1, 10, 100]);
-        }
-    }
+    VULKAN
+        .matches_the_reference_across_metrics_k_and_dimensions_with_many_chunks(&[3, 64, 130], 300);
 }
 
 #[test]
 fn matches_the_reference_with_default_sizes() {
-    let Some(device) = device() else { return };
-    let vectors = random_matrix(5000, 96, 7);
-    let queries = random_matrix(64, 96, 8);
-    for metric in Metric::ALL {
-        check(device, &vectors, &queries, metric, &[1, 10, 100]);
-    }
+    VULKAN.matches_the_reference_with_default_sizes(5000, &[1, 10, 100]);
 }
 
 #[test]
 fn a_collection_over_the_memory_budget_is_streamed_with_the_same_results() {
-    let Some(device) = device() else { return };
-    let dim = 33;
-    let vectors = random_matrix(700, dim, 11);
-    let queries = random_matrix(9, dim, 12);
-    let options = VulkanOptions {
-        // A quarter of the collection may be resident: it is streamed in chunks of that size.
-        memory_budget_bytes: 175 * dim as u64 * 4,
-        ..tiny(dim, 1000)
-    };
-    let backend = device.with_same_device(options);
-    for metric in Metric::ALL {
-        check(&backend, &vectors, &queries, metric, &[1, 10, 100]);
-    }
+    VULKAN.a_collection_over_the_memory_budget_is_streamed_with_the_same_results();
 }
 
 #[test]
 fn exact_ties_are_broken_by_the_lower_row_across_chunk_boundaries() {
-    let Some(device) = device() else { return };
-    // Small integers: every score is exact in f32 on any device, so the only freedom left is the
-    // tie order, which must be by row, including between rows of different chunks.
-    let vectors = random_integer_matrix(600, 5, 2, 21);
-    let queries = random_integer_matrix(7, 5, 2, 22);
-    let backend = device.with_same_device(tiny(5, 50));
-    for metric in [Metric::Dot, Metric::L2] {
-        let prepared = backend.upload(&vectors, metric).unwrap();
-        for k in [1, 10, 100] {
-            let expected = reference::search(&vectors, &queries, metric, k);
-            assert_eq!(
-                prepared.search(&queries, k).unwrap(),
-                expected,
-                "{metric} k={k}"
-            );
-        }
-    }
+    VULKAN.exact_ties_are_broken_by_the_lower_row_across_chunk_boundaries();
 }
 
 #[test]
 fn edge_cases_k_zero_k_above_rows_empty_collection_and_wrong_dimension() {
-    let Some(device) = device() else { return };
-    let vectors = random_matrix(5, 4, 31);
-    let queries = random_matrix(2, 4, 32);
-    let prepared = device.upload(&vectors, Metric::L2).unwrap();
-    assert_eq!(prepared.search(&queries, 0).unwrap(), vec![vec![], vec![]]);
-    let all = prepared.search(&queries, 50).unwrap();
-    assert_same_hits(
-        &reference::search(&vectors, &queries, Metric::L2, 50),
-        &all,
-        DEFAULT_TOLERANCE,
-    );
-    assert_eq!(all[0].len(), 5);
-    assert!(
-        prepared
-            .search(&Matrix::empty(4).unwrap(), 3)
-            .unwrap()
-            .is_empty()
-    );
-
-    let empty = device
-        .upload(&Matrix::empty(4).unwrap(), Metric::Dot)
-        .unwrap();
-    assert_eq!(empty.rows(), 0);
-    assert_eq!(empty.search(&queries, 3).unwrap(), vec![vec![], vec![]]);
-
-    match prepared.search(&random_matrix(1, 5, 33), 3) {
-        Err(BackendError::InvalidInput(message)) => assert!(message.contains('5'), "{message}"),
-        other => panic!("expected a dimension error, got {other:?}"),
-    }
+    VULKAN.edge_cases_k_zero_k_above_rows_empty_collection_and_wrong_dimension();
 }
 
 #[test]
 fn a_budget_below_one_row_is_an_out_of_memory_error_with_the_sizes() {
-    let Some(device) = device() else { return };
-    let backend = device.with_same_device(VulkanOptions {
-        memory_budget_bytes: 100,
-        ..VulkanOptions::default()
-    });
-    match backend.upload(&random_matrix(3, 64, 41), Metric::Dot) {
-        Err(BackendError::OutOfMemory {
-            requested_bytes,
-            available_bytes,
-        }) => assert_eq!((requested_bytes, available_bytes), (4 * 256, 100)),
-        Err(other) => panic!("expected out of memory, got {other}"),
-        Ok(_) => panic!("expected out of memory, got a collection"),
+    if let Some(requested_bytes) =
+        VULKAN.a_budget_below_one_row_is_an_out_of_memory_error_with_the_sizes()
+    {
+        // The smallest chunk: one row tile, four rows of 64 four-byte values.
+        assert_eq!(requested_bytes, 4 * 256);
     }
 }
 
 #[test]
 fn info_names_the_backend_and_the_device() {
-    let Some(device) = device() else { return };
-    let info = device.info();
-    assert_eq!(info.backend, "vulkan");
-    assert!(!info.device.is_empty());
+    VULKAN.info_names_the_backend_and_the_device();
 }
