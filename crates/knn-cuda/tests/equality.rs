@@ -4,9 +4,8 @@
 //! `KNN_REQUIRE_CUDA=1`, which turns the missing device into a failure (for runs on a GPU
 //! machine).
 
-use knn_core::Metric;
-use knn_core::testing::conformance::{self, DeviceSuite};
-use knn_core::testing::{SharedDevice, random_integer_matrix};
+use knn_core::testing::SharedDevice;
+use knn_core::testing::conformance::DeviceSuite;
 use knn_cuda::{CudaBackend, CudaOptions};
 
 static CUDA: DeviceSuite<CudaBackend> = DeviceSuite {
@@ -58,24 +57,14 @@ fn matches_the_reference_with_default_sizes() {
 
 #[test]
 fn queries_with_more_candidates_than_slots_read_their_scores_back_with_the_same_results() {
-    CUDA.run_or_skip(|device| {
-        // Values in -2..=2 over 4 dimensions: hundreds of rows tie at each score, far more than
-        // the 3 candidate slots, so every query overflows and is selected from its whole score
-        // row.
-        let vectors = random_integer_matrix(5000, 4, 2, 51);
-        let queries = random_integer_matrix(9, 4, 2, 52);
-        let backend = device.with_same_device(CudaOptions {
-            max_candidates_per_query: 3,
-            ..CudaOptions::default()
-        });
-        conformance::check_exact(
-            &backend,
-            &vectors,
-            &queries,
-            &[Metric::Dot, Metric::L2],
-            &[1, 10, 100],
-        );
-    });
+    CUDA.queries_with_more_candidates_than_slots_read_their_scores_back_with_the_same_results(
+        |device, slots| {
+            device.with_same_device(CudaOptions {
+                max_candidates_per_query: slots,
+                ..CudaOptions::default()
+            })
+        },
+    );
 }
 
 #[test]

@@ -12,9 +12,7 @@ static ROCM: DeviceSuite<RocmBackend> = DeviceSuite {
     with_small_sizes: |device, dim, chunk_rows| device.with_same_device(tiny(dim, chunk_rows)),
     with_room_for: |device, dim, resident_bytes| {
         let mut options = tiny(dim, 1000);
-        // The working set (a batch of 6 queries and the scores of two queries of 128 rows)
-        // plus the resident rows.
-        options.memory_budget_bytes = Some(6 * dim as u64 * 4 + 2 * 128 * 4 + resident_bytes);
+        options.memory_budget_bytes = Some(options.search_working_bytes(dim) + resident_bytes);
         device.with_same_device(options)
     },
     with_budget: |device, budget_bytes| {
@@ -51,7 +49,21 @@ fn matches_the_reference_across_metrics_k_and_dimensions_with_many_chunks() {
 
 #[test]
 fn matches_the_reference_with_default_sizes() {
-    ROCM.matches_the_reference_with_default_sizes(20_000, &[1, 10, 100]);
+    // One tile of 20 000 rows: k up to 100 is cut down by a threshold on the device; k 1000
+    // has fewer segments than k, so every row is a candidate and the scores are read back.
+    ROCM.matches_the_reference_with_default_sizes(20_000, &[1, 10, 100, 1000]);
+}
+
+#[test]
+fn queries_with_more_candidates_than_slots_read_their_scores_back_with_the_same_results() {
+    ROCM.queries_with_more_candidates_than_slots_read_their_scores_back_with_the_same_results(
+        |device, slots| {
+            device.with_same_device(RocmOptions {
+                max_candidates_per_query: slots,
+                ..RocmOptions::default()
+            })
+        },
+    );
 }
 
 #[test]

@@ -106,6 +106,27 @@ impl<B: Backend> DeviceSuite<B> {
         });
     }
 
+    /// For backends that select top-k candidates on the device into a bounded number of slots
+    /// per query: `with_candidate_slots` builds one with that many slots. Values in -2..=2 over 4
+    /// dimensions make hundreds of rows tie at each score, far more than 3 slots, so every query
+    /// overflows and must be selected from its whole score row, exactly.
+    pub fn queries_with_more_candidates_than_slots_read_their_scores_back_with_the_same_results(
+        &self,
+        with_candidate_slots: impl FnOnce(&B, usize) -> B,
+    ) {
+        self.run_or_skip(|device| {
+            let vectors = random_integer_matrix(5000, 4, 2, 51);
+            let queries = random_integer_matrix(9, 4, 2, 52);
+            check_exact(
+                &with_candidate_slots(device, 3),
+                &vectors,
+                &queries,
+                &[Metric::Dot, Metric::L2],
+                &[1, 10, 100],
+            );
+        });
+    }
+
     /// [`check_exact`] with small sizes and chunks of 50 rows.
     pub fn exact_ties_are_broken_by_the_lower_row_across_chunk_boundaries(&self) {
         self.run_or_skip(|device| {
