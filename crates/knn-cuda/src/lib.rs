@@ -6,22 +6,24 @@
 //! CUDA C compiled by NVRTC when the backend starts. The top-k is selected in two halves: on the
 //! device, a threshold per query (from the best score of each segment of rows) cuts a tile's
 //! scores down to a short candidate list; on the host, [`knn_core::TopK`] picks the exact top-k
-//! from the candidates in knn-core's order. Collections are chunked by [`CudaOptions::max_chunk_bytes`] and by the free device
+//! from the candidates in knn-core's order. The kernels, the plans and the search loop are
+//! knn-gpu's, shared with the ROCm backend; this crate supplies the device operations over
+//! cudarc. Collections are chunked by [`CudaOptions::max_chunk_bytes`] and by the free device
 //! memory; one larger than the budget stays on the host and is streamed chunk by chunk.
 
-mod collection;
 mod device;
 mod errors;
-mod options;
+mod operations;
 
 use std::sync::Arc;
 
 use knn_core::{Backend, BackendError, DeviceInfo, Matrix, Metric, Prepared};
+use knn_gpu::GpuCollection;
 
 pub use device::missing_library;
-pub use options::CudaOptions;
+/// The size limits of this backend: knn-gpu's, shared with the other GPU backend.
+pub use knn_gpu::GpuOptions as CudaOptions;
 
-use crate::collection::CudaCollection;
 use crate::device::Device;
 
 pub struct CudaBackend {
@@ -62,7 +64,7 @@ impl Backend for CudaBackend {
             None => (self.device.free_bytes()? as f64 * CudaOptions::FREE_MEMORY_SHARE) as u64,
         };
         let sizes = self.options.sizes(budget_bytes);
-        let collection = CudaCollection::upload(Arc::clone(&self.device), vectors, metric, sizes)?;
+        let collection = GpuCollection::upload(Arc::clone(&self.device), vectors, metric, sizes)?;
         Ok(Box::new(collection))
     }
 }

@@ -1,29 +1,31 @@
 //! Exact k-nearest-neighbour search on an AMD GPU through HIP. **Untested on AMD hardware**: no
 //! AMD GPU was available while it was written, so only its host side (kernel source generation,
-//! argument packing, status-code mapping, library loading, chunk planning) is tested; the device
+//! argument packing, status-code mapping, library loading; knn-gpu's plans) is tested; the device
 //! tests skip with the reason wherever ROCm is missing. `/info` says so in the device string.
 //!
 //! The HIP runtime (`libamdhip64.so`) and hiprtc (`libhiprtc.so`) are opened at run time by a
-//! small FFI layer of our own ([`hip`](crate::hip) module), so the crate builds without ROCm.
+//! small FFI layer of our own (the private `hip` module), so the crate builds without ROCm.
 //! The kernels are the CUDA backend's, from knn-gpu: a dot product for cosine and dot (cosine
 //! vectors arrive normalised), the squared Euclidean distance for l2, and the selection kernels
 //! that cut each tile down to top-k candidates, compiled by hiprtc for the device's `gfx`
-//! architecture; [`knn_core::TopK`] picks the exact top-k from the candidates on the host. Collections are chunked by [`RocmOptions::max_chunk_bytes`] and the free device memory;
-//! one larger than the budget stays on the host and is streamed chunk by chunk.
+//! architecture; [`knn_core::TopK`] picks the exact top-k from the candidates on the host. The
+//! plans and the search loop are knn-gpu's too; this crate supplies the device operations.
+//! Collections are chunked by [`RocmOptions::max_chunk_bytes`] and the free device memory; one
+//! larger than the budget stays on the host and is streamed chunk by chunk.
 
-mod collection;
 mod device;
 mod hip;
-mod options;
+mod operations;
 
 use std::sync::Arc;
 
 use knn_core::{Backend, BackendError, DeviceInfo, Matrix, Metric, Prepared};
+use knn_gpu::GpuCollection;
 
 pub use device::{UNTESTED_NOTE, missing_library};
-pub use options::RocmOptions;
+/// The size limits of this backend: knn-gpu's, shared with the other GPU backend.
+pub use knn_gpu::GpuOptions as RocmOptions;
 
-use crate::collection::RocmCollection;
 use crate::device::Device;
 
 pub struct RocmBackend {
@@ -64,7 +66,7 @@ impl Backend for RocmBackend {
             None => (self.device.hip.free_memory()? as f64 * RocmOptions::FREE_MEMORY_SHARE) as u64,
         };
         let sizes = self.options.sizes(budget_bytes);
-        let collection = RocmCollection::upload(Arc::clone(&self.device), vectors, metric, sizes)?;
+        let collection = GpuCollection::upload(Arc::clone(&self.device), vectors, metric, sizes)?;
         Ok(Box::new(collection))
     }
 }

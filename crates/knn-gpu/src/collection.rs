@@ -1,39 +1,36 @@
-//! A collection in device memory, searched by scoring tiles on the GPU, cutting each tile down
-//! to top-k candidates there, and picking the exact top-k from the candidates on the host.
+//! A collection on a [`SearchDevice`], searched by scoring tiles there, cutting each tile down to
+//! top-k candidates there too, and picking the exact top-k from the candidates on the host.
 
 use std::sync::{Arc, Mutex};
 
 use knn_core::{BackendError, Hit, Matrix, Metric, Prepared, TopK, check_query_dim};
-use knn_gpu::kernel;
-use knn_gpu::plan::{ChunkPlan, Residency, Sizes, TilePlan};
-use knn_gpu::selection;
 
-use crate::device::Device;
-use crate::hip::args::{Arg, PackedArgs};
-use crate::hip::runtime::DeviceBuffer;
+use crate::device::{CompactLaunch, ScoreLaunch, SearchDevice, SegmentLaunch};
+use crate::kernel;
+use crate::plan::{ChunkPlan, Residency, Sizes, TilePlan};
+use crate::selection;
 
-const F32_BYTES: usize = 4;
-const U32_BYTES: usize = 4;
-
-enum Storage {
-    Resident(Vec<DeviceBuffer>),
+enum Storage<Floats> {
+    Resident(Vec<Floats>),
     /// The host copy; each search refills one chunk buffer from it.
     Streamed(Matrix),
 }
 
-pub(crate) struct RocmCollection {
-    device: Arc<Device>,
+pub struct GpuCollection<D: SearchDevice> {
+    device: Arc<D>,
     metric: Metric,
     plan: ChunkPlan,
     sizes: Sizes,
-    storage: Storage,
-    /// Searches share the default stream and their buffers; one runs at a time.
+    storage: Storage<D::Floats>,
+    /// Searches share the device's queue and their buffers; one runs at a time.
     lock: Mutex<()>,
 }
 
-impl RocmCollection {
+impl<D: SearchDevice> GpuCollection<D> {
+    /// Copies `vectors` to the device in chunks, or keeps them on the host to be streamed when
+    /// they do not fit the budget in `sizes`.
     pub fn upload(
-        device: Arc<Device>,
+        device: Arc<D>,
         vectors: &Matrix,
         metric: Metric,
         sizes: Sizes,
@@ -46,8 +43,8 @@ impl RocmCollection {
                 for index in 0..plan.chunk_count() {
                     let (start, rows) = plan.chunk(index);
                     let data = &vectors.as_slice()[start * plan.dim..(start + rows) * plan.dim];
-                    let mut chunk = device.hip.alloc(data.len() * F32_BYTES)?;
-                    device.hip.upload(&mut chunk, data)?;
+                    let mut chunk = device.alloc_floats(data.len())?;
+                    device.upload(&mut chunk, data)?;
                     chunks.push(chunk);
                 }
                 Storage::Resident(chunks)
@@ -64,7 +61,33 @@ impl RocmCollection {
     }
 }
 
-impl Prepared for RocmCollection {
+/// Device buffers of one search, and their host mirrors, reused by every tile.
+struct SearchBuffers<D: SearchDevice> {
+    queries: D::Floats,
+    scores: D::Floats,
+    best: D::Floats,
+    thresholds: D::Floats,
+    counts: D::Indices,
+    candidate_rows: D::Indices,
+    candidate_scores: D::Floats,
+    host_best: Vec<f32>,
+    host_counts: Vec<u32>,
+    host_rows: Vec<u32>,
+    host_scores: Vec<f32>,
+    /// A whole score row of one query, for a query whose candidates overflowed.
+    host_row_scores: Vec<f32>,
+}
+
+/// Where one scored tile sits in the collection, and how it is selected.
+struct Tile {
+    first_row: usize,
+    rows: usize,
+    queries: usize,
+    segment_rows: usize,
+    capacity: usize,
+}
+
+impl<D: SearchDevice> Prepared for GpuCollection<D> {
     fn rows(&self) -> usize {
         self.plan.rows
     }
@@ -81,38 +104,36 @@ impl Prepared for RocmCollection {
             .lock
             .lock()
             .map_err(|_| BackendError::Device("an earlier search panicked".into()))?;
-        let hip = &self.device.hip;
+        let device = &*self.device;
         let dim = self.plan.dim;
         let tiles = TilePlan::new(queries.rows(), self.plan.rows_per_chunk, &self.sizes);
         let batch_max = tiles.queries_per_batch;
         let segment_rows = selection::segment_rows(tiles.rows_per_tile, k);
         let max_segments = selection::segment_count(tiles.rows_per_tile, segment_rows);
         let capacity = selection::candidate_capacity(k, self.sizes.max_candidates_per_query);
-        let mut buffers = SearchBuffers {
-            queries: hip.alloc(batch_max * dim * F32_BYTES)?,
-            scores: hip.alloc(batch_max * tiles.rows_per_tile * F32_BYTES)?,
-            best: hip.alloc(batch_max * max_segments * F32_BYTES)?,
-            thresholds: hip.alloc(batch_max * F32_BYTES)?,
-            counts: hip.alloc(batch_max * U32_BYTES)?,
-            candidate_rows: hip.alloc(batch_max * capacity * U32_BYTES)?,
-            candidate_scores: hip.alloc(batch_max * capacity * F32_BYTES)?,
+        let mut buffers = SearchBuffers::<D> {
+            queries: device.alloc_floats(batch_max * dim)?,
+            scores: device.alloc_floats(batch_max * tiles.rows_per_tile)?,
+            best: device.alloc_floats(batch_max * max_segments)?,
+            thresholds: device.alloc_floats(batch_max)?,
+            counts: device.alloc_indices(batch_max)?,
+            candidate_rows: device.alloc_indices(batch_max * capacity)?,
+            candidate_scores: device.alloc_floats(batch_max * capacity)?,
             host_best: vec![0.0; batch_max * max_segments],
             host_counts: vec![0; batch_max],
-            zero_counts: vec![0; batch_max],
             host_rows: vec![0; batch_max * capacity],
             host_scores: vec![0.0; batch_max * capacity],
             host_row_scores: Vec::new(),
         };
         let mut streamed = match self.storage {
-            Storage::Streamed(_) => Some(hip.alloc(self.plan.rows_per_chunk * dim * F32_BYTES)?),
+            Storage::Streamed(_) => Some(device.alloc_floats(self.plan.rows_per_chunk * dim)?),
             Storage::Resident(_) => None,
         };
-        let function = self.device.function(self.metric);
 
         for batch_start in (0..queries.rows()).step_by(batch_max) {
             let batch = batch_max.min(queries.rows() - batch_start);
             let values = &queries.as_slice()[batch_start * dim..(batch_start + batch) * dim];
-            hip.upload(&mut buffers.queries, values)?;
+            device.upload(&mut buffers.queries, values)?;
             let batch_tops = &mut tops[batch_start..batch_start + batch];
             for chunk in 0..self.plan.chunk_count() {
                 let (chunk_start, chunk_rows) = self.plan.chunk(chunk);
@@ -121,7 +142,7 @@ impl Prepared for RocmCollection {
                     (Storage::Streamed(matrix), Some(buffer)) => {
                         let rows =
                             &matrix.as_slice()[chunk_start * dim..(chunk_start + chunk_rows) * dim];
-                        hip.upload(buffer, rows)?;
+                        device.upload(buffer, rows)?;
                         &*buffer
                     }
                     (Storage::Streamed(_), None) => {
@@ -132,22 +153,14 @@ impl Prepared for RocmCollection {
                 };
                 for tile_start in (0..chunk_rows).step_by(tiles.rows_per_tile) {
                     let tile_rows = tiles.rows_per_tile.min(chunk_rows - tile_start);
-                    // The scoring kernel's parameter list, in order (knn-gpu's kernel.rs).
-                    let args = PackedArgs::pack(&[
-                        Arg::Pointer(vectors.device_pointer()),
-                        Arg::Pointer(buffers.queries.device_pointer()),
-                        Arg::Pointer(buffers.scores.device_pointer()),
-                        Arg::U32(dim as u32),
-                        Arg::U64(tile_start as u64),
-                        Arg::U32(tile_rows as u32),
-                        Arg::U32(batch as u32),
-                    ]);
-                    hip.launch(
-                        function,
-                        kernel::grid(tile_rows, batch),
-                        (kernel::BLOCK_SIZE, 1, 1),
-                        &args,
-                    )?;
+                    let launch = ScoreLaunch {
+                        metric: self.metric,
+                        dim,
+                        row_offset: tile_start,
+                        rows: tile_rows,
+                        queries: batch,
+                    };
+                    device.score(&launch, vectors, &buffers.queries, &mut buffers.scores)?;
                     let tile = Tile {
                         first_row: chunk_start + tile_start,
                         rows: tile_rows,
@@ -163,86 +176,47 @@ impl Prepared for RocmCollection {
     }
 }
 
-/// Device buffers of one search, and their host mirrors, reused by every tile.
-struct SearchBuffers {
-    queries: DeviceBuffer,
-    scores: DeviceBuffer,
-    best: DeviceBuffer,
-    thresholds: DeviceBuffer,
-    counts: DeviceBuffer,
-    candidate_rows: DeviceBuffer,
-    candidate_scores: DeviceBuffer,
-    host_best: Vec<f32>,
-    host_counts: Vec<u32>,
-    /// Uploaded to clear the counts before each tile.
-    zero_counts: Vec<u32>,
-    host_rows: Vec<u32>,
-    host_scores: Vec<f32>,
-    /// A whole score row of one query, for a query whose candidates overflowed.
-    host_row_scores: Vec<f32>,
-}
-
-/// Where one scored tile sits in the collection, and how it is selected.
-struct Tile {
-    first_row: usize,
-    rows: usize,
-    queries: usize,
-    segment_rows: usize,
-    capacity: usize,
-}
-
-impl RocmCollection {
+impl<D: SearchDevice> GpuCollection<D> {
     /// Feeds the tile's candidates, selected on the device, into each query's top-k.
     fn select(
         &self,
-        buffers: &mut SearchBuffers,
+        buffers: &mut SearchBuffers<D>,
         tile: &Tile,
         k: usize,
         tops: &mut [TopK],
     ) -> Result<(), BackendError> {
-        let hip = &self.device.hip;
+        let device = &*self.device;
         let sign = kernel::key_sign(self.metric);
         let segments = selection::segment_count(tile.rows, tile.segment_rows);
-
-        // `segment_best`'s parameter list, in order (knn-gpu's kernel.rs).
-        let args = PackedArgs::pack(&[
-            Arg::Pointer(buffers.scores.device_pointer()),
-            Arg::Pointer(buffers.best.device_pointer()),
-            Arg::U32(tile.rows as u32),
-            Arg::U32(tile.segment_rows as u32),
-            Arg::U32(segments as u32),
-            Arg::F32(sign),
-        ]);
-        hip.launch(
-            &self.device.segment_best,
-            kernel::segment_grid(segments, tile.queries),
-            (kernel::SELECT_BLOCK_SIZE, 1, 1),
-            &args,
-        )?;
+        let launch = SegmentLaunch {
+            rows: tile.rows,
+            segment_rows: tile.segment_rows,
+            segments,
+            queries: tile.queries,
+            sign,
+        };
+        device.segment_best(&launch, &buffers.scores, &mut buffers.best)?;
         let keys = tile.queries * segments;
-        hip.download(&buffers.best, 0, &mut buffers.host_best[..keys])?;
+        device.download_floats(&buffers.best, 0, &mut buffers.host_best[..keys])?;
         let thresholds = selection::thresholds(&buffers.host_best[..keys], segments, k);
-        hip.upload(&mut buffers.thresholds, &thresholds)?;
-        hip.upload(&mut buffers.counts, &buffers.zero_counts[..tile.queries])?;
+        device.upload(&mut buffers.thresholds, &thresholds)?;
+        device.clear(&mut buffers.counts, tile.queries)?;
 
-        // `compact_candidates`'s parameter list, in order (knn-gpu's kernel.rs).
-        let args = PackedArgs::pack(&[
-            Arg::Pointer(buffers.scores.device_pointer()),
-            Arg::Pointer(buffers.thresholds.device_pointer()),
-            Arg::Pointer(buffers.counts.device_pointer()),
-            Arg::Pointer(buffers.candidate_rows.device_pointer()),
-            Arg::Pointer(buffers.candidate_scores.device_pointer()),
-            Arg::U32(tile.rows as u32),
-            Arg::U32(tile.capacity as u32),
-            Arg::F32(sign),
-        ]);
-        hip.launch(
-            &self.device.compact_candidates,
-            kernel::compact_grid(tile.rows, tile.queries),
-            (kernel::SELECT_BLOCK_SIZE, 1, 1),
-            &args,
+        let launch = CompactLaunch {
+            rows: tile.rows,
+            queries: tile.queries,
+            capacity: tile.capacity,
+            sign,
+        };
+        device.compact_candidates(
+            &launch,
+            &buffers.scores,
+            &buffers.thresholds,
+            &mut buffers.counts,
+            &mut buffers.candidate_rows,
+            &mut buffers.candidate_scores,
         )?;
-        hip.download(&buffers.counts, 0, &mut buffers.host_counts[..tile.queries])?;
+        device.download_indices(&buffers.counts, &mut buffers.host_counts[..tile.queries])?;
         let most = buffers.host_counts[..tile.queries]
             .iter()
             .map(|&count| count as usize)
@@ -250,9 +224,10 @@ impl RocmCollection {
             .unwrap_or(0)
             .min(tile.capacity);
         if most > 0 {
+            // Query-major slots: the last query's list ends `most` slots into its own.
             let slots = (tile.queries - 1) * tile.capacity + most;
-            hip.download(&buffers.candidate_rows, 0, &mut buffers.host_rows[..slots])?;
-            hip.download(
+            device.download_indices(&buffers.candidate_rows, &mut buffers.host_rows[..slots])?;
+            device.download_floats(
                 &buffers.candidate_scores,
                 0,
                 &mut buffers.host_scores[..slots],
@@ -271,10 +246,10 @@ impl RocmCollection {
                 }
             } else {
                 buffers.host_row_scores.resize(tile.rows, 0.0);
-                hip.download(
+                device.download_floats(
                     &buffers.scores,
                     query * tile.rows,
-                    &mut buffers.host_row_scores[..],
+                    &mut buffers.host_row_scores,
                 )?;
                 for (offset, &score) in buffers.host_row_scores.iter().enumerate() {
                     top.push((tile.first_row + offset) as u32, score);

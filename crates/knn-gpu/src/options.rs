@@ -1,12 +1,13 @@
-//! Sizes that bound the backend's device memory use.
+//! Sizes that bound a GPU backend's device memory use (knn-cuda's `CudaOptions`, knn-rocm's
+//! `RocmOptions`).
 
-use knn_gpu::plan::Sizes;
+use crate::plan::Sizes;
 
 /// Limits on the buffers the backend allocates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CudaOptions {
+pub struct GpuOptions {
     /// Device memory a collection and its searches may use; `None` takes
-    /// [`CudaOptions::FREE_MEMORY_SHARE`] of the memory the driver reports free at upload.
+    /// [`GpuOptions::FREE_MEMORY_SHARE`] of the memory the driver reports free at upload.
     pub memory_budget_bytes: Option<u64>,
     /// The largest single collection chunk; tests set it low to force many chunks.
     pub max_chunk_bytes: u64,
@@ -21,8 +22,8 @@ pub struct CudaOptions {
     pub max_candidates_per_query: usize,
 }
 
-impl CudaOptions {
-    /// Leaves room for the context, the module and other processes' allocations.
+impl GpuOptions {
+    /// Leaves room for the driver's context, the kernels and other processes' allocations.
     pub const FREE_MEMORY_SHARE: f64 = 0.9;
 
     /// Device memory a search of vectors of `dim` values needs besides the collection: what a
@@ -31,7 +32,8 @@ impl CudaOptions {
         self.sizes(0).working_bytes(dim)
     }
 
-    pub(crate) fn sizes(&self, budget_bytes: u64) -> Sizes {
+    /// These limits with a budget of `budget_bytes`.
+    pub fn sizes(&self, budget_bytes: u64) -> Sizes {
         Sizes {
             budget_bytes,
             max_chunk_bytes: self.max_chunk_bytes,
@@ -42,7 +44,7 @@ impl CudaOptions {
     }
 }
 
-impl Default for CudaOptions {
+impl Default for GpuOptions {
     fn default() -> Self {
         Self {
             memory_budget_bytes: None,
