@@ -198,7 +198,7 @@ impl<D: SearchDevice> GpuCollection<D> {
         device.segment_best(&launch, &buffers.scores, &mut buffers.best)?;
         let keys = tile.queries * segments;
         device.download_floats(&buffers.best, 0, &mut buffers.host_best[..keys])?;
-        let thresholds = selection::thresholds(&buffers.host_best[..keys], segments, k);
+        let thresholds = selection::thresholds(&mut buffers.host_best[..keys], segments, k);
         device.upload(&mut buffers.thresholds, &thresholds)?;
         device.clear(&mut buffers.counts, tile.queries)?;
 

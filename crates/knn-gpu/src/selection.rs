@@ -31,17 +31,18 @@ pub fn segment_count(tile_rows: usize, segment_rows: usize) -> usize {
 }
 
 /// One threshold per query from `best`, the query-major best keys of `segments` segments each.
-/// With fewer segments than `k` no threshold is proven, and every row is a candidate.
-pub fn thresholds(best: &[f32], segments: usize, k: usize) -> Vec<f32> {
+/// With fewer segments than `k` no threshold is proven, and every row is a candidate. Each
+/// query's keys are reordered in place: they are a per-tile scratch copy, and selecting in place
+/// keeps allocations off the per-tile path.
+pub fn thresholds(best: &mut [f32], segments: usize, k: usize) -> Vec<f32> {
     if segments == 0 {
         return Vec::new();
     }
-    best.chunks(segments)
+    best.chunks_mut(segments)
         .map(|keys| {
             if k == 0 || keys.len() < k {
                 return f32::NEG_INFINITY;
             }
-            let mut keys = keys.to_vec();
             let (_, kth, _) = keys.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
             *kth
         })
@@ -76,11 +77,11 @@ mod tests {
     fn the_threshold_is_the_kth_best_segment_key_per_query() {
         // Two queries of four segments each.
         let best = [0.5, 3.0, -1.0, 2.0, 7.0, 7.0, 1.0, 0.0];
-        assert_eq!(thresholds(&best, 4, 1), vec![3.0, 7.0]);
-        assert_eq!(thresholds(&best, 4, 2), vec![2.0, 7.0]);
-        assert_eq!(thresholds(&best, 4, 4), vec![-1.0, 0.0]);
+        assert_eq!(thresholds(&mut best.clone(), 4, 1), vec![3.0, 7.0]);
+        assert_eq!(thresholds(&mut best.clone(), 4, 2), vec![2.0, 7.0]);
+        assert_eq!(thresholds(&mut best.clone(), 4, 4), vec![-1.0, 0.0]);
         assert_eq!(
-            thresholds(&best, 4, 5),
+            thresholds(&mut best.clone(), 4, 5),
             vec![f32::NEG_INFINITY, f32::NEG_INFINITY]
         );
     }
@@ -94,7 +95,7 @@ mod tests {
                 .map(|s| s.iter().copied().fold(f32::NEG_INFINITY, f32::max))
                 .collect();
             for k in [1, 3, 10, 50] {
-                let threshold = thresholds(&best, best.len(), k)[0];
+                let threshold = thresholds(&mut best.clone(), best.len(), k)[0];
                 let reaching = keys.iter().filter(|&&key| key >= threshold).count();
                 assert!(reaching >= k.min(keys.len()), "segment {segment} k {k}");
                 let mut sorted = keys.clone();
