@@ -78,7 +78,7 @@ pub fn compile(source: &str, name: &str, code: KernelCode) -> Result<Ptx, String
         let log = unsafe { nvrtc::get_program_log(program.0) }
             .map(|log| text(&log))
             .unwrap_or_default();
-        return Err(format!("NVRTC {:?} for {code}: {}", error.0, log.trim()));
+        return Err(format!("{:?}: {}", error.0, log.trim()));
     }
     match code {
         KernelCode::Cubin { .. } => {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream};
 use knn_core::{BackendError, DeviceInfo, Metric};
 
-use crate::target::{self, CudaVersion, KernelCode};
+use crate::target::{self, CudaVersion, Failure, KernelCode};
 use crate::{compile, errors};
 use knn_gpu::kernel;
 
@@ -74,11 +74,13 @@ impl Device {
         let mut attempts = Vec::new();
         let mut loaded = None;
         for code in target::candidates(device_arch, &supported) {
-            let module = compile::compile(&source, "knn_scores.cu", code).and_then(|image| {
-                context
-                    .load_module(image)
-                    .map_err(|e| format!("loading it failed: {:?}", e.0))
-            });
+            let module = compile::compile(&source, "knn_scores.cu", code)
+                .map_err(Failure::Compile)
+                .and_then(|image| {
+                    context
+                        .load_module(image)
+                        .map_err(|e| Failure::Load(format!("{:?}", e.0)))
+                });
             match module {
                 Ok(module) => {
                     loaded = Some((code, module));
@@ -149,7 +151,7 @@ fn details(
     driver: CudaVersion,
     nvrtc: CudaVersion,
     code: KernelCode,
-    failed: &[(KernelCode, String)],
+    failed: &[(KernelCode, Failure)],
 ) -> BTreeMap<String, String> {
     let mut details: BTreeMap<String, String> = [
         ("compute_capability", format!("{major}.{minor}")),
@@ -193,16 +195,13 @@ mod tests {
         assert_eq!(details["kernel_code"], "sm_90 cubin");
         assert!(!details.contains_key("kernel_code_fallback_reason"));
 
-        let failed = [(
-            cubin,
-            "loading it failed: CUDA_ERROR_INVALID_IMAGE".to_owned(),
-        )];
+        let failed = [(cubin, Failure::Load("CUDA_ERROR_INVALID_IMAGE".to_owned()))];
         let ptx = KernelCode::Ptx { arch: 90 };
         let details = super::details(9, 0, driver, nvrtc, ptx, &failed);
         assert_eq!(details["kernel_code"], "compute_90 PTX");
         assert_eq!(
             details["kernel_code_fallback_reason"],
-            "sm_90 cubin: loading it failed: CUDA_ERROR_INVALID_IMAGE"
+            "sm_90 cubin: the driver did not load it: CUDA_ERROR_INVALID_IMAGE"
         );
     }
 }

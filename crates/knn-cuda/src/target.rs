@@ -85,6 +85,24 @@ pub fn candidates(device_arch: u32, supported: &[u32]) -> Vec<KernelCode> {
     codes
 }
 
+/// Why one code was not used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// NVRTC did not compile it (its status and log): a problem of the source or the NVRTC.
+    Compile(String),
+    /// The driver did not load it (its `CUresult`): a problem of the driver's version.
+    Load(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Compile(reason) => write!(f, "not compiled: {reason}"),
+            Failure::Load(reason) => write!(f, "the driver did not load it: {reason}"),
+        }
+    }
+}
+
 /// What a failed start says when no code loads, after `attempts` (each code tried and why it
 /// failed): the device, both versions and the rule they break.
 pub fn no_loadable_code(
@@ -93,7 +111,7 @@ pub fn no_loadable_code(
     driver: CudaVersion,
     nvrtc: CudaVersion,
     supported: &[u32],
-    attempts: &[(KernelCode, String)],
+    attempts: &[(KernelCode, Failure)],
 ) -> String {
     let targets = match (supported.iter().min(), supported.iter().max()) {
         (Some(low), Some(high)) => format!("sm_{low} to sm_{high}"),
@@ -114,12 +132,19 @@ pub fn no_loadable_code(
         .map(|(code, error)| format!("{code}: {error}"))
         .collect::<Vec<_>>()
         .join("; ");
-    format!(
-        "no kernel code loads on {versions}: {tried}. A cubin needs a driver for CUDA \
-         {}.x (any minor version), PTX a driver for CUDA {nvrtc} or newer: upgrade the driver \
-         or use an NVRTC no newer than CUDA {driver}",
-        nvrtc.major
-    )
+    let advice = if attempts
+        .iter()
+        .any(|(_, failure)| matches!(failure, Failure::Load(_)))
+    {
+        format!(
+            "A cubin needs a driver for CUDA {}.x (any minor version), PTX a driver for CUDA \
+             {nvrtc} or newer: upgrade the driver or use an NVRTC no newer than CUDA {driver}",
+            nvrtc.major
+        )
+    } else {
+        "NVRTC rejected the kernels: its log above says why".to_owned()
+    };
+    format!("no kernel code loads on {versions}: {tried}. {advice}")
 }
 
 #[cfg(test)]
@@ -243,11 +268,11 @@ mod tests {
         let attempts = [
             (
                 KernelCode::Cubin { arch: 90 },
-                "CUDA_ERROR_NO_BINARY_FOR_GPU".to_owned(),
+                Failure::Load("CUDA_ERROR_NO_BINARY_FOR_GPU".to_owned()),
             ),
             (
                 KernelCode::Ptx { arch: 90 },
-                "CUDA_ERROR_UNSUPPORTED_PTX_VERSION".to_owned(),
+                Failure::Load("CUDA_ERROR_UNSUPPORTED_PTX_VERSION".to_owned()),
             ),
         ];
         let message = no_loadable_code(
@@ -268,11 +293,39 @@ mod tests {
             "NVIDIA H100 (sm_90)",
             "driver for CUDA 12.2",
             "NVRTC 13.0",
-            "sm_90 cubin: CUDA_ERROR_NO_BINARY_FOR_GPU",
-            "compute_90 PTX: CUDA_ERROR_UNSUPPORTED_PTX_VERSION",
+            "sm_90 cubin: the driver did not load it: CUDA_ERROR_NO_BINARY_FOR_GPU",
+            "compute_90 PTX: the driver did not load it: CUDA_ERROR_UNSUPPORTED_PTX_VERSION",
             "CUDA 13.x",
+            "upgrade the driver",
         ] {
             assert!(message.contains(part), "{part:?} missing from {message}");
         }
+    }
+
+    #[test]
+    fn when_nvrtc_rejects_the_source_the_error_does_not_blame_the_driver() {
+        let attempts = [(
+            KernelCode::Cubin { arch: 90 },
+            Failure::Compile("NVRTC_ERROR_COMPILATION: error: identifier \"x\"".to_owned()),
+        )];
+        let message = no_loadable_code(
+            "NVIDIA H100",
+            90,
+            CudaVersion {
+                major: 13,
+                minor: 0,
+            },
+            CudaVersion {
+                major: 13,
+                minor: 0,
+            },
+            &NVRTC_13,
+            &attempts,
+        );
+        assert!(
+            message.contains("sm_90 cubin: not compiled: NVRTC_ERROR_COMPILATION")
+                && !message.contains("upgrade the driver"),
+            "{message}"
+        );
     }
 }
