@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use thiserror::Error;
 
 use crate::matrix::Matrix;
@@ -10,6 +12,10 @@ pub struct DeviceInfo {
     pub backend: String,
     /// A human-readable device name, e.g. a GPU model or the CPU thread count.
     pub device: String,
+    /// Facts an operator checks when the service runs slower or elsewhere than expected, keyed
+    /// by a stable `snake_case` name: e.g. the Vulkan adapter's device type and driver, or the
+    /// CUDA driver and NVRTC versions. Which keys exist depends on the backend.
+    pub details: BTreeMap<String, String>,
 }
 
 /// Failures of a backend. The variants are general enough for devices that may be missing, run

@@ -43,13 +43,18 @@ impl Backend for CpuBackend {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2Fma => "avx2+fma",
         };
+        let threads = rayon::current_num_threads();
         DeviceInfo {
             backend: "cpu".to_owned(),
             device: format!(
-                "{} threads, {} {kernel} kernel",
-                rayon::current_num_threads(),
+                "{threads} threads, {} {kernel} kernel",
                 std::env::consts::ARCH
             ),
+            details: [
+                ("threads".to_owned(), threads.to_string()),
+                ("kernel".to_owned(), kernel.to_owned()),
+            ]
+            .into(),
         }
     }
 

@@ -1,13 +1,14 @@
 //! Opening the CUDA device: the driver and NVRTC are loaded at run time, so their absence is a
 //! [`BackendError::Unavailable`] with the reason, never a panic.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream};
-use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use knn_core::{BackendError, DeviceInfo, Metric};
 
-use crate::errors;
+use crate::target::{self, CudaVersion, Failure, KernelCode};
+use crate::{compile, errors};
 use knn_gpu::kernel;
 
 pub(crate) struct Device {
@@ -64,17 +65,40 @@ impl Device {
             .total_mem()
             .map_err(|e| errors::driver(e, "reading the memory size"))?;
 
-        let ptx = compile_ptx_with_opts(
-            kernel::source(),
-            CompileOptions {
-                name: Some("knn_scores.cu".into()),
-                ..Default::default()
-            },
-        )
-        .map_err(|e| BackendError::Device(format!("NVRTC could not compile the kernels: {e}")))?;
-        let module = context
-            .load_module(ptx)
-            .map_err(|e| errors::driver(e, "loading the kernels"))?;
+        let driver = compile::driver_version().map_err(unavailable)?;
+        let nvrtc = compile::nvrtc_version().map_err(unavailable)?;
+        let supported = compile::supported_archs().map_err(unavailable)?;
+        let device_arch = target::arch_number(major, minor)
+            .ok_or_else(|| unavailable(format!("unexpected compute capability {major}.{minor}")))?;
+        let source = kernel::source();
+        let mut attempts = Vec::new();
+        let mut loaded = None;
+        for code in target::candidates(device_arch, &supported) {
+            let module = compile::compile(&source, "knn_scores.cu", code)
+                .map_err(Failure::Compile)
+                .and_then(|image| {
+                    context
+                        .load_module(image)
+                        .map_err(|e| Failure::Load(format!("{:?}", e.0)))
+                });
+            match module {
+                Ok(module) => {
+                    loaded = Some((code, module));
+                    break;
+                }
+                Err(error) => attempts.push((code, error)),
+            }
+        }
+        let Some((code, module)) = loaded else {
+            return Err(unavailable(target::no_loadable_code(
+                &name,
+                device_arch,
+                driver,
+                nvrtc,
+                &supported,
+                &attempts,
+            )));
+        };
         let function = |name: &str| {
             module
                 .load_function(name)
@@ -92,6 +116,7 @@ impl Device {
                     "{name} (compute capability {major}.{minor}, {} MiB)",
                     total >> 20
                 ),
+                details: details(major, minor, driver, nvrtc, code, &attempts),
             },
             context,
             stream,
@@ -116,5 +141,67 @@ impl Device {
             .mem_get_info()
             .map_err(|e| errors::driver(e, "querying free memory"))?;
         Ok(free as u64)
+    }
+}
+
+/// What `/info` reports: the versions that decide whether the kernels load, and which code did.
+fn details(
+    major: i32,
+    minor: i32,
+    driver: CudaVersion,
+    nvrtc: CudaVersion,
+    code: KernelCode,
+    failed: &[(KernelCode, Failure)],
+) -> BTreeMap<String, String> {
+    let mut details: BTreeMap<String, String> = [
+        ("compute_capability", format!("{major}.{minor}")),
+        ("driver_cuda_version", driver.to_string()),
+        ("nvrtc_version", nvrtc.to_string()),
+        ("kernel_code", code.to_string()),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect();
+    if !failed.is_empty() {
+        let failures = failed
+            .iter()
+            .map(|(code, error)| format!("{code}: {error}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        details.insert("kernel_code_fallback_reason".to_owned(), failures);
+    }
+    details
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_name_the_versions_the_code_and_why_a_better_code_failed() {
+        let driver = CudaVersion {
+            major: 12,
+            minor: 2,
+        };
+        let nvrtc = CudaVersion {
+            major: 12,
+            minor: 9,
+        };
+        let cubin = KernelCode::Cubin { arch: 90 };
+        let details = details(9, 0, driver, nvrtc, cubin, &[]);
+        assert_eq!(details["compute_capability"], "9.0");
+        assert_eq!(details["driver_cuda_version"], "12.2");
+        assert_eq!(details["nvrtc_version"], "12.9");
+        assert_eq!(details["kernel_code"], "sm_90 cubin");
+        assert!(!details.contains_key("kernel_code_fallback_reason"));
+
+        let failed = [(cubin, Failure::Load("CUDA_ERROR_INVALID_IMAGE".to_owned()))];
+        let ptx = KernelCode::Ptx { arch: 90 };
+        let details = super::details(9, 0, driver, nvrtc, ptx, &failed);
+        assert_eq!(details["kernel_code"], "compute_90 PTX");
+        assert_eq!(
+            details["kernel_code_fallback_reason"],
+            "sm_90 cubin: the driver did not load it: CUDA_ERROR_INVALID_IMAGE"
+        );
     }
 }

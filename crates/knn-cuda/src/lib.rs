@@ -3,7 +3,9 @@
 //! cudarc loads `libcuda.so` and `libnvrtc.so` at run time, so this crate builds without the
 //! CUDA toolkit and a machine without a driver gets [`BackendError::Unavailable`] with the reason.
 //! The scoring kernels (dot product for cosine and dot, squared Euclidean distance for l2) are
-//! CUDA C compiled by NVRTC when the backend starts. The top-k is selected in two halves: on the
+//! CUDA C compiled by NVRTC when the backend starts, to a cubin for the device's compute
+//! capability, which loads on drivers older than NVRTC, or to PTX where NVRTC cannot make one
+//! (`target.rs`); `/info` reports the driver's and NVRTC's CUDA versions. The top-k is selected in two halves: on the
 //! device, a threshold per query (from the best score of each segment of rows) cuts a tile's
 //! scores down to a short candidate list; on the host, [`knn_core::TopK`] picks the exact top-k
 //! from the candidates in knn-core's order. The kernels, the plans and the search loop are
@@ -11,9 +13,11 @@
 //! cudarc. Collections are chunked by [`CudaOptions::max_chunk_bytes`] and by the free device
 //! memory; one larger than the budget stays on the host and is streamed chunk by chunk.
 
+mod compile;
 mod device;
 mod errors;
 mod operations;
+mod target;
 
 use std::sync::Arc;
 

@@ -58,6 +58,10 @@ impl Device {
                     arch.as_deref().unwrap_or("unknown arch"),
                     total >> 20
                 ),
+                details: arch
+                    .iter()
+                    .map(|arch| ("arch".to_owned(), arch.clone()))
+                    .collect(),
             },
             hip,
             dot,

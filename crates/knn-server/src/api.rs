@@ -105,6 +105,7 @@ async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
         "variant": backends::variant(),
         "backend": device.backend,
         "device": device.device,
+        "details": device.details,
     }))
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use clap::ValueEnum;
-use knn_core::{Backend, BackendError, CpuBackend};
+use knn_core::{Backend, BackendError, CpuBackend, DeviceInfo};
 use thiserror::Error;
 
 /// The `--backend` argument.
@@ -73,12 +73,24 @@ pub fn variant() -> String {
     }
 }
 
+/// How the accelerators are opened, from the command line; the backends read their own
+/// environment variables on top.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackendSettings {
+    /// `--vulkan-require-hardware`: refuse a CPU Vulkan adapter (lavapipe), as
+    /// `KNN_VULKAN_REQUIRE_HARDWARE=1` does.
+    pub vulkan_require_hardware: bool,
+}
+
 /// Resolves `--backend`. An explicit accelerator must be compiled in and must start; `auto`
 /// falls back to the CPU and logs why.
-pub fn select(choice: BackendChoice) -> Result<Arc<dyn Backend>, SelectError> {
+pub fn select(
+    choice: BackendChoice,
+    settings: &BackendSettings,
+) -> Result<Arc<dyn Backend>, SelectError> {
     let accelerator = match choice {
         BackendChoice::Cpu => return Ok(Arc::new(CpuBackend::new())),
-        BackendChoice::Auto => return Ok(select_auto()),
+        BackendChoice::Auto => return Ok(select_auto(settings)),
         BackendChoice::Cuda => Accelerator::Cuda,
         BackendChoice::Rocm => Accelerator::Rocm,
         BackendChoice::Vulkan => Accelerator::Vulkan,
@@ -88,17 +100,26 @@ pub fn select(choice: BackendChoice) -> Result<Arc<dyn Backend>, SelectError> {
             name: accelerator.name(),
         });
     }
-    Ok(construct(accelerator)?)
+    Ok(construct(accelerator, settings)?)
 }
 
-fn select_auto() -> Arc<dyn Backend> {
+/// A backend's [`DeviceInfo::details`] as one line of `key="value"` pairs, for logs and `bench`.
+pub fn details_line(info: &DeviceInfo) -> String {
+    info.details
+        .iter()
+        .map(|(key, value)| format!("{key}={value:?}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn select_auto(settings: &BackendSettings) -> Arc<dyn Backend> {
     let mut reasons = Vec::new();
     for accelerator in Accelerator::AUTO_ORDER {
         if !accelerator.compiled_in() {
             reasons.push(format!("{} not compiled in", accelerator.name()));
             continue;
         }
-        match construct(accelerator) {
+        match construct(accelerator, settings) {
             Ok(backend) => return backend,
             Err(error) => {
                 tracing::warn!(backend = accelerator.name(), %error, "accelerator unavailable");
@@ -113,14 +134,26 @@ fn select_auto() -> Arc<dyn Backend> {
 /// The single place where compiled-in accelerator backends are constructed. A missing driver or
 /// device comes back as `BackendError::Unavailable`, so `auto` falls back to the CPU and an
 /// explicit request fails with the reason.
-fn construct(accelerator: Accelerator) -> Result<Arc<dyn Backend>, BackendError> {
+// Only the vulkan backend takes a setting.
+#[cfg_attr(not(feature = "vulkan"), allow(unused_variables))]
+fn construct(
+    accelerator: Accelerator,
+    settings: &BackendSettings,
+) -> Result<Arc<dyn Backend>, BackendError> {
     match accelerator {
         #[cfg(feature = "cuda")]
         Accelerator::Cuda => Ok(Arc::new(knn_cuda::CudaBackend::new()?)),
         #[cfg(feature = "rocm")]
         Accelerator::Rocm => Ok(Arc::new(knn_rocm::RocmBackend::new()?)),
         #[cfg(feature = "vulkan")]
-        Accelerator::Vulkan => Ok(Arc::new(knn_vulkan::VulkanBackend::new()?)),
+        Accelerator::Vulkan => {
+            let mut policy =
+                knn_vulkan::AdapterPolicy::from_env().map_err(BackendError::InvalidInput)?;
+            policy.require_hardware |= settings.vulkan_require_hardware;
+            let options =
+                knn_vulkan::VulkanOptions::from_env().map_err(BackendError::InvalidInput)?;
+            Ok(Arc::new(knn_vulkan::VulkanBackend::open(policy, options)?))
+        }
         // Only reached for a feature that is off, which `select` rules out before calling.
         #[allow(unreachable_patterns)]
         _ => Err(BackendError::Unavailable {
@@ -136,8 +169,17 @@ mod tests {
 
     #[test]
     fn cpu_and_auto_always_yield_a_backend() {
-        assert_eq!(select(BackendChoice::Cpu).unwrap().info().backend, "cpu");
-        let auto = select(BackendChoice::Auto).unwrap().info().backend;
+        assert_eq!(
+            select(BackendChoice::Cpu, &BackendSettings::default())
+                .unwrap()
+                .info()
+                .backend,
+            "cpu"
+        );
+        let auto = select(BackendChoice::Auto, &BackendSettings::default())
+            .unwrap()
+            .info()
+            .backend;
         if variant() == "cpu" {
             assert_eq!(auto, "cpu");
         }
@@ -153,12 +195,32 @@ mod tests {
             if accelerator.compiled_in() {
                 continue;
             }
-            let message = select(choice).err().unwrap().to_string();
+            let message = select(choice, &BackendSettings::default())
+                .err()
+                .unwrap()
+                .to_string();
             assert!(
                 message.contains(&format!("--features {}", accelerator.name())),
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn details_line_quotes_each_value_in_key_order() {
+        let info = DeviceInfo {
+            backend: "vulkan".to_owned(),
+            device: "llvmpipe".to_owned(),
+            details: [
+                ("driver".to_owned(), "Mesa 22.3.6 (LLVM 15)".to_owned()),
+                ("device_type".to_owned(), "Cpu".to_owned()),
+            ]
+            .into(),
+        };
+        assert_eq!(
+            details_line(&info),
+            r#"device_type="Cpu" driver="Mesa 22.3.6 (LLVM 15)""#
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use knn_core::Metric;
-use knn_server::backends::{self, BackendChoice};
+use knn_server::backends::{self, BackendChoice, BackendSettings};
 use knn_server::bench::{self, BenchConfig};
 use tracing_subscriber::EnvFilter;
 
@@ -39,6 +39,8 @@ enum Command {
         data_dir: PathBuf,
         #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
         backend: BackendChoice,
+        #[command(flatten)]
+        backend_settings: BackendFlags,
         /// Largest accepted request body; larger ones get 413.
         #[arg(long, default_value_t = 64 * 1024 * 1024)]
         max_body_bytes: usize,
@@ -47,6 +49,8 @@ enum Command {
     Bench {
         #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
         backend: BackendChoice,
+        #[command(flatten)]
+        backend_settings: BackendFlags,
         /// Vectors in the collection.
         #[arg(long, default_value_t = 1_000_000)]
         rows: usize,
@@ -63,6 +67,24 @@ enum Command {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+}
+
+/// How accelerators are opened; shared by `serve` and `bench`.
+#[derive(Debug, clap::Args)]
+struct BackendFlags {
+    /// Refuse a CPU Vulkan adapter (Mesa's lavapipe): fail with the adapter found instead of
+    /// running on the CPU when the GPU's Vulkan driver is not visible. Also set by
+    /// KNN_VULKAN_REQUIRE_HARDWARE=1.
+    #[arg(long)]
+    vulkan_require_hardware: bool,
+}
+
+impl BackendFlags {
+    fn settings(&self) -> BackendSettings {
+        BackendSettings {
+            vulkan_require_hardware: self.vulkan_require_hardware,
+        }
+    }
 }
 
 fn parse_metric(s: &str) -> Result<Metric, String> {
@@ -89,9 +111,10 @@ fn main() -> anyhow::Result<()> {
             listen,
             data_dir,
             backend,
+            backend_settings,
             max_body_bytes,
         } => {
-            let backend = backends::select(backend)?;
+            let backend = backends::select(backend, &backend_settings.settings())?;
             tokio::runtime::Runtime::new()
                 .context("starting the async runtime")?
                 .block_on(knn_server::serve::serve(
@@ -103,6 +126,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Bench {
             backend,
+            backend_settings,
             rows,
             dim,
             batch,
@@ -115,7 +139,7 @@ fn main() -> anyhow::Result<()> {
                 seconds.is_finite() && seconds >= 0.0,
                 "--seconds must be a non-negative number"
             );
-            let backend = backends::select(backend)?;
+            let backend = backends::select(backend, &backend_settings.settings())?;
             let device = backend.info();
             let config = BenchConfig {
                 rows,
@@ -132,6 +156,7 @@ fn main() -> anyhow::Result<()> {
                 device.device,
                 backends::variant()
             );
+            println!("device details: {}", backends::details_line(&device));
             println!(
                 "collection {rows} x {dim} f32 ({:.1} MB), metric {metric}, batch {batch}, k {k}",
                 (rows * usize::from(dim) * 4) as f64 / 1e6

@@ -10,6 +10,7 @@ use knn_core::Backend;
 use tokio::net::TcpListener;
 
 use crate::api;
+use crate::backends;
 use crate::collections::Registry;
 use crate::storage::Storage;
 
@@ -37,7 +38,12 @@ pub async fn serve(
     max_body_bytes: usize,
 ) -> anyhow::Result<()> {
     let device = backend.info();
-    tracing::info!(backend = %device.backend, device = %device.device, "backend selected");
+    tracing::info!(
+        backend = %device.backend,
+        device = %device.device,
+        details = %backends::details_line(&device),
+        "backend selected"
+    );
     let (app, registry) = build_app(data_dir, backend, max_body_bytes).await?;
     let listener = TcpListener::bind(listen)
         .await

@@ -133,6 +133,11 @@ async fn health_and_info() {
     assert_eq!(body["variant"], knn_server::backends::variant());
     assert_eq!(body["backend"], "cpu");
     assert!(body["device"].as_str().unwrap().contains("threads"));
+    let details = &body["details"];
+    let threads: usize = details["threads"].as_str().unwrap().parse().unwrap();
+    assert!(threads >= 1, "{body}");
+    let kernel = details["kernel"].as_str().unwrap();
+    assert!(body["device"].as_str().unwrap().contains(kernel), "{body}");
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use knn_core::{BackendError, DeviceInfo, Metric};
 
+use crate::adapter::{self, AdapterPolicy, AdapterSummary};
 use crate::errors::Scopes;
 use crate::options::VulkanOptions;
 use crate::plan::Bounds;
@@ -13,6 +14,10 @@ pub(crate) struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: DeviceInfo,
+    /// The adapter opened, chosen by [`AdapterPolicy::select`].
+    pub adapter: AdapterSummary,
+    /// Every adapter the loader listed, the chosen one included.
+    pub adapters_found: Vec<AdapterSummary>,
     pub layout: wgpu::BindGroupLayout,
     limits: wgpu::Limits,
     dot: wgpu::ComputePipeline,
@@ -23,7 +28,7 @@ pub(crate) struct Gpu {
 }
 
 impl Gpu {
-    pub fn open() -> Result<Self, BackendError> {
+    pub fn open(policy: AdapterPolicy) -> Result<Self, BackendError> {
         let unavailable = |reason: String| BackendError::Unavailable {
             backend: "vulkan".into(),
             reason,
@@ -38,12 +43,16 @@ impl Gpu {
             },
             ..wgpu::InstanceDescriptor::new_without_display_handle()
         });
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            ..Default::default()
-        }))
-        .map_err(|e| unavailable(format!("no Vulkan device found ({e})")))?;
-        let adapter_info = adapter.get_info();
+        // Every adapter, not `request_adapter`'s single answer: the choice must be reportable
+        // and a CPU adapter refusable (see adapter.rs).
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN));
+        let summaries: Vec<AdapterSummary> = adapters
+            .iter()
+            .map(|adapter| AdapterSummary::from_info(&adapter.get_info()))
+            .collect();
+        let index = policy.select(&summaries).map_err(unavailable)?;
+        let adapter = adapters.swap_remove(index);
+        let chosen = summaries[index].clone();
         // The adapter's own limits, not WebGPU's portable defaults: those cap storage bindings at
         // 128 MiB, which would cut large collections into needlessly many chunks.
         let limits = adapter.limits();
@@ -53,7 +62,7 @@ impl Gpu {
             required_limits: limits.clone(),
             ..Default::default()
         }))
-        .map_err(|e| unavailable(format!("cannot open {}: {e}", adapter_info.name)))?;
+        .map_err(|e| unavailable(format!("cannot open {chosen}: {e}")))?;
 
         let uncaptured = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&uncaptured);
@@ -96,20 +105,19 @@ impl Gpu {
         let l2 = pipeline(Metric::L2);
         scopes.finish(0, 0)?;
 
+        let mut details = chosen.details();
+        details.insert("adapters_found".to_owned(), adapter::list(&summaries));
         let info = DeviceInfo {
             backend: "vulkan".into(),
-            device: format!(
-                "{} ({:?}, driver {} {})",
-                adapter_info.name,
-                adapter_info.device_type,
-                adapter_info.driver,
-                adapter_info.driver_info
-            ),
+            device: chosen.to_string(),
+            details,
         };
         Ok(Self {
             device,
             queue,
             info,
+            adapter: chosen,
+            adapters_found: summaries,
             layout,
             limits,
             dot,

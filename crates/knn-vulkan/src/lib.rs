@@ -10,6 +10,7 @@
 //! configured chunk size ([`VulkanOptions`]); a collection larger than the memory budget stays on
 //! the host and is streamed through the device chunk by chunk on every search.
 
+mod adapter;
 mod collection;
 mod errors;
 mod gpu;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 
 use knn_core::{Backend, BackendError, DeviceInfo, Matrix, Metric, Prepared};
 
+pub use adapter::{AdapterPolicy, AdapterSummary, REQUIRE_HARDWARE_ENV};
 pub use options::{MEMORY_BUDGET_ENV, VulkanOptions};
 
 use crate::collection::VulkanCollection;
@@ -33,18 +35,37 @@ pub struct VulkanBackend {
 }
 
 impl VulkanBackend {
-    /// Opens the first high-performance Vulkan device with options from the environment
-    /// ([`VulkanOptions::from_env`]). No Vulkan loader or device is
-    /// [`BackendError::Unavailable`].
+    /// Opens the best Vulkan adapter (hardware before a CPU implementation such as lavapipe)
+    /// with the policy and options from the environment ([`AdapterPolicy::from_env`],
+    /// [`VulkanOptions::from_env`]). No Vulkan loader or adapter, or only a CPU adapter when
+    /// hardware is required, is [`BackendError::Unavailable`].
     pub fn new() -> Result<Self, BackendError> {
-        Self::with_options(VulkanOptions::from_env().map_err(BackendError::InvalidInput)?)
+        Self::open(
+            AdapterPolicy::from_env().map_err(BackendError::InvalidInput)?,
+            VulkanOptions::from_env().map_err(BackendError::InvalidInput)?,
+        )
     }
 
+    /// The best adapter, a CPU one included, with `options`.
     pub fn with_options(options: VulkanOptions) -> Result<Self, BackendError> {
+        Self::open(AdapterPolicy::default(), options)
+    }
+
+    pub fn open(policy: AdapterPolicy, options: VulkanOptions) -> Result<Self, BackendError> {
         Ok(Self {
-            gpu: Arc::new(Gpu::open()?),
+            gpu: Arc::new(Gpu::open(policy)?),
             options,
         })
+    }
+
+    /// The adapter this backend runs on.
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.gpu.adapter
+    }
+
+    /// Every adapter the Vulkan loader listed when this backend opened, in its order.
+    pub fn adapters_found(&self) -> &[AdapterSummary] {
+        &self.gpu.adapters_found
     }
 
     /// The same device with other size options; opening a device is slow, so tests that vary
