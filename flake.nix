@@ -25,6 +25,7 @@
     crane,
     rust-overlay,
     flake-utils,
+    naersk,
     advisory-db,
     ...
   }: let
@@ -38,7 +39,7 @@
     outputsFor = system: pkgs: pkgsWithConfig:
       import ./nix/outputs.nix {
         inherit (nixpkgs) lib;
-        inherit system pkgs pkgsWithConfig crane plan advisory-db;
+        inherit system pkgs pkgsWithConfig crane plan advisory-db naersk;
       };
   in
     flake-utils.lib.eachSystem plan.systems (system: let

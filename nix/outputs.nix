@@ -11,6 +11,8 @@
   plan,
   system,
   advisory-db,
+  # naersk's source, for the comparison build beside crane
+  naersk,
 }: let
   nixLib = import ./lib;
 
@@ -158,7 +160,10 @@ in {
     }
     // lib.genAttrs names shellOf;
 
-  legacyPackages.comparison = pkgs.callPackage ./comparison.nix {inherit craneLib;};
+  legacyPackages.comparison = pkgs.callPackage ./comparison.nix {
+    inherit craneLib naersk toolchain src;
+    inherit (variantOf defaultName) cargoExtraArgs;
+  };
 
   apps.deps-layer = {
     type = "app";

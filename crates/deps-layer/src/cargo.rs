@@ -2,10 +2,12 @@
 //! fingerprints (CARGO_HOME, incremental, target dir) is set in one place.
 
 use std::ffi::OsString;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use crate::error::{Error, Result};
+use crate::progress::{Step, Style, follow};
 
 /// The cargo binary that runs us (`CARGO` under `cargo run`/`cargo test`), else `cargo` from PATH.
 fn cargo_program() -> OsString {
@@ -17,6 +19,8 @@ pub struct Cargo {
     /// Extra environment for every invocation (target dir, incremental, ...).
     pub env: Vec<(String, OsString)>,
     pub offline: bool,
+    /// How builds report their progress on stderr.
+    pub progress: Style,
 }
 
 impl Cargo {
@@ -46,6 +50,50 @@ impl Cargo {
     pub fn run(&self, dir: &Path, args: &[&str]) -> Result<Output> {
         let mut command = self.command(dir, args);
         self.output(&mut command, dir, args)
+    }
+
+    /// Runs cargo with JSON messages on stdout, handing each line to `step` as it arrives so a
+    /// long build shows its progress; returns the whole output like [`Cargo::run`].
+    pub fn run_with_progress(&self, dir: &Path, args: &[&str], step: &mut Step) -> Result<Output> {
+        let shown = display(args);
+        let spawn_error = |source| Error::Spawn {
+            command: shown.clone(),
+            source,
+        };
+        let mut child = self
+            .command(dir, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_error)?;
+        let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(Error::Output {
+                command: shown,
+                message: "no pipe to the child process".into(),
+            });
+        };
+        // stderr is drained beside stdout: a full pipe would stop cargo.
+        let stderr_reader = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stderr.read_to_end(&mut bytes);
+            bytes
+        });
+        let collected = follow(stdout, step).map_err(spawn_error)?;
+        let status = child.wait().map_err(spawn_error)?;
+        let stderr = stderr_reader.join().unwrap_or_default();
+        let output = Output {
+            status,
+            stdout: collected,
+            stderr,
+        };
+        if !output.status.success() {
+            return Err(Error::Cargo {
+                command: shown,
+                dir: dir.to_path_buf(),
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            });
+        }
+        Ok(output)
     }
 
     pub fn output(&self, command: &mut Command, dir: &Path, args: &[&str]) -> Result<Output> {

@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod metadata;
 pub mod plan;
 pub mod platform;
+pub mod progress;
 pub mod unit_graph;
 pub mod variants;
 pub mod verify;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use deps_layer::cargo::Cargo;
 use deps_layer::generate::{self, DEFAULT_OUT, Options};
+use deps_layer::progress::Style;
 use deps_layer::verify::{self, VerifyOptions};
 
 #[derive(Parser)]
@@ -109,8 +110,10 @@ impl Common {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Verify(args) => {
+            let mut generate = args.common.options();
+            generate.cargo.progress = Style::detect();
             let options = VerifyOptions {
-                generate: args.common.options(),
+                generate,
                 variants: args.variants,
                 layered: args.layered,
                 clippy: args.clippy,

@@ -152,6 +152,15 @@ impl UnitGraph {
         })
     }
 
+    /// How many `compiler-artifact` messages the command will print: one per unit except build
+    /// script runs (they report `build-script-executed`) and doctests (`--no-run` skips them).
+    pub fn artifact_count(&self) -> usize {
+        self.units
+            .iter()
+            .filter(|unit| !matches!(unit.mode.as_str(), "run-custom-build" | "doctest"))
+            .count()
+    }
+
     /// Each unit with its side and LTO embedding, walking from the roots.
     pub fn classify(&self) -> Vec<Classified> {
         let mut sides: Vec<BTreeSet<Side>> = vec![BTreeSet::new(); self.units.len()];

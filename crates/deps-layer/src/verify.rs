@@ -12,6 +12,7 @@ use crate::build_log::{self, Artifact};
 use crate::cargo::Cargo;
 use crate::error::{Error, Result};
 use crate::generate::{self, Options, Workspace};
+use crate::progress::Step;
 use crate::unit_graph::{Classified, UnitGraph};
 
 #[derive(Debug, Clone)]
@@ -113,13 +114,15 @@ struct Ran {
     seconds: f64,
 }
 
-fn run_command(cargo: &Cargo, dir: &Path, args: &[String]) -> Result<Ran> {
+fn run_command(cargo: &Cargo, dir: &Path, label: &str, args: &[String]) -> Result<Ran> {
     let graph = UnitGraph::for_command(cargo, dir, args)?;
     let units = graph.classify();
     let mut full: Vec<&str> = args.iter().map(String::as_str).collect();
     full.push("--message-format=json-render-diagnostics");
     let started = Instant::now();
-    let output = cargo.run(dir, &full)?;
+    let mut step = Step::start(cargo.progress, label, Some(graph.artifact_count()));
+    let output = cargo.run_with_progress(dir, &full, &mut step)?;
+    step.finish();
     let seconds = started.elapsed().as_secs_f64();
     Ok(Ran {
         artifacts: build_log::artifacts(&output.stdout),
@@ -208,7 +211,7 @@ fn run_phase(
         local_compiled: 0,
     };
     for (name, args) in commands {
-        let ran = run_command(&context.cargo, dir, args)?;
+        let ran = run_command(&context.cargo, dir, &format!("{label}: {name}"), args)?;
         phase.seconds += ran.seconds;
         for artifact in &ran.artifacts {
             match (is_local(&artifact.package_id), artifact.fresh) {
@@ -276,7 +279,11 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
         // crane's configureCargoCommonVarsHook.
         env.push(("CARGO_BUILD_INCREMENTAL".into(), "false".into()));
         Context {
-            cargo: Cargo { env, offline: true },
+            cargo: Cargo {
+                env,
+                offline: true,
+                progress: options.generate.cargo.progress,
+            },
             workspace: &workspace,
             layer_dir: layer_dir.clone(),
         }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use deps_layer::progress::{self, Style};
+
 use crate::error::BenchError;
 
 #[derive(Debug, Clone)]
@@ -40,6 +42,18 @@ impl Step {
     pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
         self.env.push((key.to_string(), value.into()));
         self
+    }
+
+    /// The program and its subcommand, e.g. `cargo build`, for a status line.
+    pub fn label(&self) -> String {
+        let program = Path::new(&self.program).file_name().map_or_else(
+            || self.program.clone(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        match self.args.first() {
+            Some(sub) => format!("{program} {sub}"),
+            None => program,
+        }
     }
 
     pub fn display(&self) -> String {
@@ -96,22 +110,35 @@ pub fn run(step: &Step, log: &Path) -> Result<Outcome, BenchError> {
     for (k, v) in &step.env {
         command.env(k, v);
     }
-    let started = Instant::now();
-    let output = command.output().map_err(|source| BenchError::Spawn {
+    let spawn_error = |source| BenchError::Spawn {
         command: step.display(),
         source,
-    })?;
+    };
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(spawn_error)?;
+    // The bench's own lines already mark each phase in a log; the live unit count is for terminals.
+    let style = match Style::detect() {
+        Style::Terminal => Style::Terminal,
+        _ => Style::Silent,
+    };
+    let mut progress = progress::Step::start(style, step.label(), None);
+    let stdout = match child.stdout.take() {
+        Some(stdout) => progress::follow(stdout, &mut progress).map_err(spawn_error)?,
+        None => Vec::new(),
+    };
+    progress.finish();
+    let status = child.wait().map_err(spawn_error)?;
     let elapsed = started.elapsed();
-    if !output.status.success() {
+    if !status.success() {
         return Err(BenchError::CommandFailed {
             command: step.display(),
             dir: step.dir.clone(),
-            status: output.status.to_string(),
+            status: status.to_string(),
             tail: log_tail(log, 30),
         });
     }
     Ok(Outcome {
         elapsed,
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
     })
 }
