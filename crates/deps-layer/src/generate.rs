@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::lock::{LockFile, LockKey};
 use crate::manifest::{self, Carried};
 use crate::metadata::Metadata;
+use crate::output::{Marker, Protected};
 use crate::plan::{Plan, VariantUnits};
 use crate::unit_graph::{Mode, UnitGraph};
 use crate::variants::{self, Variants};
@@ -58,6 +59,13 @@ pub fn load_workspace(options: &Options) -> Result<Workspace> {
         path: manifest_path.to_path_buf(),
         source,
     })?;
+    // Without a lock, `cargo metadata --locked` would call it out of date; say what is wrong.
+    if let Some(root) = workspace_root(&options.cargo, manifest_path) {
+        let lock = root.join("Cargo.lock");
+        if !lock.exists() {
+            return Err(Error::LockMissing { lock, root });
+        }
+    }
     // A git source without a locked revision is refused before cargo would re-resolve it.
     let lock_path = crate::cargo::manifest_dir(manifest_path)
         .ancestors()
@@ -80,6 +88,25 @@ pub fn load_workspace(options: &Options) -> Result<Workspace> {
         local,
         metadata,
     })
+}
+
+/// The workspace root as cargo finds it, which needs no lock; None when cargo cannot tell (the
+/// metadata call that follows reports why).
+fn workspace_root(cargo: &Cargo, manifest_path: &Path) -> Option<PathBuf> {
+    let manifest = manifest_path.to_string_lossy();
+    let args = [
+        "locate-project",
+        "--workspace",
+        "--message-format",
+        "plain",
+        "--manifest-path",
+        &manifest,
+    ];
+    let output = cargo
+        .run(&crate::cargo::manifest_dir(manifest_path), &args)
+        .ok()?;
+    let root_manifest = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim_end());
+    root_manifest.parent().map(Path::to_path_buf)
 }
 
 pub fn read_toml(path: &Path) -> Result<toml::Table> {
@@ -293,57 +320,47 @@ pub fn generate(options: &Options, out_from_root: &str) -> Result<(Layer, Worksp
     Ok((Layer { files }, workspace))
 }
 
-pub fn write_files(dir: &Path, files: &BTreeMap<String, String>) -> Result<()> {
-    for (relative, content) in files {
-        let path = dir.join(relative);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| Error::Write {
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        }
-        std::fs::write(&path, content).map_err(|source| Error::Write {
-            path: path.clone(),
-            source,
-        })?;
+pub use crate::output::write_files;
+
+/// The marker that makes an output folder the layer's: `generate` replaces only folders holding it.
+pub const MARKER: Marker = Marker {
+    tool: "deps-layer",
+    file: ".deps-layer",
+    text: "This folder is written by `deps-layer generate`, which replaces it whole: keep nothing else here.\n",
+};
+
+impl Layer {
+    /// The files as they are on disk, the marker included.
+    pub fn on_disk(&self) -> BTreeMap<String, String> {
+        let mut files = self.files.clone();
+        files.insert(MARKER.file.into(), MARKER.text.into());
+        files
     }
-    Ok(())
 }
 
-/// Replaces `out` with the layer: written beside it, then renamed over it, so a failure leaves the
-/// previous layer untouched.
-pub fn write_layer(layer: &Layer, out: &Path) -> Result<()> {
-    let parent = out
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|source| Error::Write {
-        path: parent.to_path_buf(),
-        source,
-    })?;
-    let staging = tempfile::Builder::new()
-        .prefix(".deps-layer-")
-        .tempdir_in(parent)
-        .map_err(|source| Error::Write {
-            path: parent.to_path_buf(),
-            source,
-        })?;
-    let fresh = staging.path().join("layer");
-    write_files(&fresh, &layer.files)?;
-    let previous = staging.path().join("previous");
-    if out.exists() {
-        std::fs::rename(out, &previous).map_err(|source| Error::Write {
-            path: out.to_path_buf(),
-            source,
-        })?;
+impl Workspace {
+    /// What an output folder must neither be nor contain: the workspace root and the folder of
+    /// every local package.
+    pub fn protected(&self) -> Vec<Protected> {
+        let mut protected = vec![Protected {
+            path: self.root.clone(),
+            what: "the workspace root".into(),
+        }];
+        for package in &self.metadata.packages {
+            if package.source.is_none() {
+                protected.push(Protected {
+                    path: crate::cargo::manifest_dir(&package.manifest_path),
+                    what: format!("the folder of package `{}`", package.name),
+                });
+            }
+        }
+        protected
     }
-    if let Err(source) = std::fs::rename(&fresh, out) {
-        // Put the previous layer back so nothing is lost.
-        let _ = std::fs::rename(&previous, out);
-        return Err(Error::Write {
-            path: out.to_path_buf(),
-            source,
-        });
-    }
-    Ok(())
+}
+
+/// Replaces `out` with the layer (see [`crate::output::replace_dir`]): refused unless `out` is
+/// missing, empty or an earlier layer, and never left missing or half-written. The command line
+/// also passes the workspace's [`Workspace::protected`] paths.
+pub fn write_layer(layer: &Layer, out: &Path) -> Result<PathBuf> {
+    crate::output::replace_dir(out, &MARKER, &layer.files, &[])
 }

@@ -1,0 +1,449 @@
+//! Writing to a path the user names. A tool writes only into a folder it owns, proven by a marker
+//! file it wrote there (or a file whose first line it wrote), and refuses anything else, so a
+//! mistyped `--out` can never delete a repository, a workspace or someone's files. A folder is
+//! replaced by swapping a complete staging copy into place in one step, so an interruption at any
+//! point leaves the old or the new folder complete at the path; the next run removes what an
+//! interrupted one left beside it.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::io::ErrorKind;
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Test hook: `DEPS_LAYER_PAUSE_AT=<step>` stops a replacement at that step (`staging`, `staged`,
+/// `swapped`) so a test can kill the process there, as an interruption would.
+pub const PAUSE_VAR: &str = "DEPS_LAYER_PAUSE_AT";
+
+/// The file that proves a folder is the tool's to replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    /// The tool, for messages.
+    pub tool: &'static str,
+    pub file: &'static str,
+    /// The marker's content. Its first line identifies the tool. Constant (no timestamp), so the
+    /// folder's bytes, and any key computed from them, stay deterministic.
+    pub text: &'static str,
+}
+
+impl Marker {
+    fn signature(&self) -> &str {
+        self.text.lines().next().unwrap_or_default()
+    }
+
+    /// Whether `dir` holds this marker, written by this tool.
+    fn is_in(&self, dir: &Path) -> bool {
+        let path = dir.join(self.file);
+        path.symlink_metadata()
+            .is_ok_and(|metadata| metadata.is_file())
+            && std::fs::read_to_string(&path)
+                .is_ok_and(|text| text.lines().next() == Some(self.signature()))
+    }
+
+    /// The name prefix of the staging folders beside `out`, tied to its name so that folders
+    /// of other outputs in the same parent are never taken for ours.
+    fn staging_prefix(&self, out_name: &OsStr) -> String {
+        format!(".{}{}-", out_name.to_string_lossy(), self.file)
+    }
+}
+
+/// A path the output must neither be nor contain (the workspace root, a package's folder).
+#[derive(Debug, Clone)]
+pub struct Protected {
+    pub path: PathBuf,
+    /// What it is, for the message: "the workspace root", "the folder of package `app`".
+    pub what: String,
+}
+
+/// What is at an output path that may be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Missing,
+    Empty,
+    /// A folder holding the tool's marker.
+    Owned,
+}
+
+/// An output folder that passed the ownership rules, by its resolved path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub path: PathBuf,
+    pub state: State,
+}
+
+/// Checks that `out` may be written by the owner of `marker`, touching nothing.
+pub fn claim(out: &Path, marker: &Marker, protected: &[Protected]) -> Result<Claim> {
+    let refuse = |reason: String| Error::Refused {
+        path: out.to_path_buf(),
+        reason,
+    };
+    let absolute = std::path::absolute(out).map_err(|source| Error::Read {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let found = match absolute.symlink_metadata() {
+        Ok(metadata) => Some(metadata),
+        Err(err) if err.kind() == ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(Error::Read {
+                path: absolute,
+                source,
+            });
+        }
+    };
+    if let Some(metadata) = &found {
+        if metadata.file_type().is_symlink() {
+            return Err(refuse(format!(
+                "it is a symbolic link; {} writes only into a folder it owns, never through a link",
+                marker.tool
+            )));
+        }
+        if !metadata.is_dir() {
+            return Err(refuse("it is a file, not a folder".into()));
+        }
+    }
+    let path = resolve(&absolute)?;
+    if path.components().any(|part| part.as_os_str() == ".git") {
+        return Err(refuse("it is inside a git directory".into()));
+    }
+    for protected in protected {
+        let protected_path = resolve(&protected.path)?;
+        if protected_path == path {
+            return Err(refuse(format!("it is {}", protected.what)));
+        }
+        if protected_path.starts_with(&path) {
+            return Err(refuse(format!(
+                "it contains {} ({})",
+                protected.what,
+                protected_path.display()
+            )));
+        }
+    }
+    if found.is_none() {
+        return Ok(Claim {
+            path,
+            state: State::Missing,
+        });
+    }
+    let git = path.join(".git");
+    if git.symlink_metadata().is_ok() {
+        return Err(refuse(format!(
+            "it holds a git repository ({})",
+            git.display()
+        )));
+    }
+    let mut entries = std::fs::read_dir(&path).map_err(|source| Error::Read {
+        path: path.clone(),
+        source,
+    })?;
+    if entries.next().is_none() {
+        return Ok(Claim {
+            path,
+            state: State::Empty,
+        });
+    }
+    if !marker.is_in(&path) {
+        let reason = if path.join(marker.file).symlink_metadata().is_ok() {
+            format!(
+                "its {} file was not written by {} (its first line is not `{}`)",
+                marker.file,
+                marker.tool,
+                marker.signature()
+            )
+        } else {
+            format!(
+                "it is not empty and has no {} file, so {} did not write it; name a new or empty folder, or one {} wrote",
+                marker.file, marker.tool, marker.tool
+            )
+        };
+        return Err(refuse(reason));
+    }
+    // A repository cloned into the tool's own folder is still not the tool's to delete.
+    if let Some(git) = find_git(&path)? {
+        return Err(refuse(format!(
+            "it holds a git repository ({})",
+            git.display()
+        )));
+    }
+    Ok(Claim {
+        path,
+        state: State::Owned,
+    })
+}
+
+/// Replaces the folder `out` with `files` and the marker: written into a staging folder beside
+/// it, then swapped into place in one rename. Returns the resolved path written.
+pub fn replace_dir(
+    out: &Path,
+    marker: &Marker,
+    files: &BTreeMap<String, String>,
+    protected: &[Protected],
+) -> Result<PathBuf> {
+    let claim = claim(out, marker, protected)?;
+    let path = claim.path;
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(Error::Refused {
+            path: out.to_path_buf(),
+            reason: "it has no parent folder to stage the new content in".into(),
+        });
+    };
+    std::fs::create_dir_all(parent).map_err(|source| Error::Write {
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    let prefix = marker.staging_prefix(name);
+    remove_leftovers(parent, &prefix, marker)?;
+    // Kept on drop: a killed run leaves it for the next run, which knows it by its marker.
+    let staging = tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempdir_in(parent)
+        .map_err(|source| Error::Write {
+            path: parent.to_path_buf(),
+            source,
+        })?
+        .keep();
+    let swapped = stage(&staging, marker, files).and_then(|()| {
+        pause_at("staged");
+        swap_into_place(&staging, &path, claim.state, &prefix)
+    });
+    // After a swap the staging folder holds the previous content; on failure, the partial new one.
+    let _ = std::fs::remove_dir_all(&staging);
+    swapped?;
+    Ok(path)
+}
+
+/// Writes the marker first, so that a run killed while staging leaves a folder the next run
+/// recognises as its own.
+fn stage(staging: &Path, marker: &Marker, files: &BTreeMap<String, String>) -> Result<()> {
+    write_file(&staging.join(marker.file), marker.text)?;
+    for (index, (relative, content)) in files.iter().enumerate() {
+        write_file(&staging.join(relative), content)?;
+        if index == 0 {
+            pause_at("staging");
+        }
+    }
+    Ok(())
+}
+
+fn swap_into_place(staging: &Path, path: &Path, state: State, prefix: &str) -> Result<()> {
+    let failed = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    match state {
+        State::Missing => std::fs::rename(staging, path).map_err(failed)?,
+        State::Empty | State::Owned => match exchange(staging, path) {
+            Ok(()) => {}
+            // Filesystems without an atomic exchange: move the old folder aside under our
+            // prefix, then the new one in. Only here can a kill between the two renames leave the
+            // path empty; the old content stays beside it and the next run cleans it up.
+            Err(err) if exchange_unsupported(&err) => {
+                let aside = staging.with_file_name(format!(
+                    "{prefix}previous-{}",
+                    staging
+                        .file_name()
+                        .map(|name| name.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                ));
+                std::fs::rename(path, &aside).map_err(failed)?;
+                if let Err(source) = std::fs::rename(staging, path) {
+                    let _ = std::fs::rename(&aside, path);
+                    return Err(failed(source));
+                }
+                let _ = std::fs::remove_dir_all(&aside);
+            }
+            Err(source) => return Err(failed(source)),
+        },
+    }
+    pause_at("swapped");
+    Ok(())
+}
+
+#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(std::io::Error::from)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::from(ErrorKind::Unsupported))
+}
+
+#[cfg(unix)]
+fn exchange_unsupported(err: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    err.kind() == ErrorKind::Unsupported
+        || Errno::from_io_error(err)
+            .is_some_and(|errno| [Errno::INVAL, Errno::NOSYS, Errno::NOTSUP].contains(&errno))
+}
+
+#[cfg(not(unix))]
+fn exchange_unsupported(err: &std::io::Error) -> bool {
+    err.kind() == ErrorKind::Unsupported
+}
+
+/// Staging folders of interrupted runs: our prefix, and our marker or nothing at all (killed
+/// before the marker was written).
+fn remove_leftovers(parent: &Path, prefix: &str, marker: &Marker) -> Result<()> {
+    let entries = std::fs::read_dir(parent).map_err(|source| Error::Read {
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+        if !is_dir || !entry.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let path = entry.path();
+        let empty = std::fs::read_dir(&path).is_ok_and(|mut entries| entries.next().is_none());
+        if empty || marker.is_in(&path) {
+            std::fs::remove_dir_all(&path).map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a file owned by the tool that `signature` (the content's first line) identifies:
+/// refused when something else is at `path`; replaced in one rename otherwise.
+pub fn replace_file(path: &Path, tool: &str, signature: &str, content: &str) -> Result<()> {
+    let refuse = |reason: String| Error::Refused {
+        path: path.to_path_buf(),
+        reason,
+    };
+    debug_assert_eq!(content.lines().next(), Some(signature));
+    match path.symlink_metadata() {
+        Err(err) if err.kind() == ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(Error::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        Ok(metadata) if metadata.file_type().is_symlink() => {
+            return Err(refuse(format!(
+                "it is a symbolic link; {tool} writes only files it owns, never through a link"
+            )));
+        }
+        Ok(metadata) if !metadata.is_file() => {
+            return Err(refuse("it is not a regular file".into()));
+        }
+        Ok(_) => {
+            let first_line = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|text| text.lines().next().map(str::to_string));
+            if first_line.as_deref() != Some(signature) {
+                return Err(refuse(format!(
+                    "it exists and {tool} did not write it (its first line is not `{signature}`)"
+                )));
+            }
+        }
+    }
+    let parent = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|source| Error::Write {
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    let write_failed = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut staged = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(parent)
+        .map_err(write_failed)?;
+    std::io::Write::write_all(&mut staged, content.as_bytes()).map_err(write_failed)?;
+    staged
+        .persist(path)
+        .map_err(|err| write_failed(err.error))?;
+    Ok(())
+}
+
+/// Claims a folder for the tool's own use (a work folder it fills and empties as it likes):
+/// checked like an output, then marked.
+pub fn claim_work_dir(dir: &Path, marker: &Marker, protected: &[Protected]) -> Result<PathBuf> {
+    let claim = claim(dir, marker, protected)?;
+    if claim.state != State::Owned {
+        write_file(&claim.path.join(marker.file), marker.text)?;
+    }
+    Ok(claim.path)
+}
+
+/// Writes `files` (relative path → content) under `dir`, creating folders as needed.
+pub fn write_files(dir: &Path, files: &BTreeMap<String, String>) -> Result<()> {
+    for (relative, content) in files {
+        write_file(&dir.join(relative), content)?;
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, content: &str) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Write {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    std::fs::write(path, content).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The real path: symbolic links of the existing part resolved, `.` and `..` of the rest applied.
+fn resolve(absolute: &Path) -> Result<PathBuf> {
+    let parts: Vec<Component> = absolute.components().collect();
+    for existing in (1..=parts.len()).rev() {
+        let prefix: PathBuf = parts[..existing].iter().collect();
+        let Ok(mut resolved) = prefix.canonicalize() else {
+            continue;
+        };
+        for part in &parts[existing..] {
+            match part {
+                Component::ParentDir => {
+                    resolved.pop();
+                }
+                Component::CurDir => {}
+                other => resolved.push(other.as_os_str()),
+            }
+        }
+        return Ok(resolved);
+    }
+    Ok(absolute.to_path_buf())
+}
+
+/// The first `.git` inside `dir` (not following links).
+fn find_git(dir: &Path) -> Result<Option<PathBuf>> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let entries = std::fs::read_dir(&current).map_err(|source| Error::Read {
+            path: current.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            if entry.file_name() == ".git" {
+                return Ok(Some(entry.path()));
+            }
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                stack.push(entry.path());
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn pause_at(step: &str) {
+    if std::env::var_os(PAUSE_VAR).is_some_and(|wanted| wanted == step) {
+        eprintln!("paused at {step}");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
+}
