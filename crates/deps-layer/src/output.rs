@@ -82,28 +82,35 @@ pub fn claim(out: &Path, marker: &Marker, protected: &[Protected]) -> Result<Cla
         path: out.to_path_buf(),
         source,
     })?;
-    let found = match absolute.symlink_metadata() {
+    let link = |path: &Path| {
+        path.symlink_metadata()
+            .is_ok_and(|metadata| metadata.file_type().is_symlink())
+    };
+    let refuse_link = || {
+        refuse(format!(
+            "it is a symbolic link; {} writes only into a folder it owns, never through a link",
+            marker.tool
+        ))
+    };
+    if link(&absolute) {
+        return Err(refuse_link());
+    }
+    // `..` after a folder that does not exist yet is applied to the path as written, so the
+    // folder actually named may be a link too.
+    let path = resolve(&absolute)?;
+    let found = match path.symlink_metadata() {
         Ok(metadata) => Some(metadata),
         Err(err) if err.kind() == ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(Error::Read {
-                path: absolute,
-                source,
-            });
-        }
+        Err(source) => return Err(Error::Read { path, source }),
     };
     if let Some(metadata) = &found {
         if metadata.file_type().is_symlink() {
-            return Err(refuse(format!(
-                "it is a symbolic link; {} writes only into a folder it owns, never through a link",
-                marker.tool
-            )));
+            return Err(refuse_link());
         }
         if !metadata.is_dir() {
             return Err(refuse("it is a file, not a folder".into()));
         }
     }
-    let path = resolve(&absolute)?;
     if path.components().any(|part| part.as_os_str() == ".git") {
         return Err(refuse("it is inside a git directory".into()));
     }
