@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 pub const PAUSE_VAR: &str = "DEPS_LAYER_PAUSE_AT";
 
 /// The file that proves a folder is the tool's to replace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Marker {
     /// The tool, for messages.
     pub tool: &'static str,
@@ -25,6 +25,17 @@ pub struct Marker {
     /// The marker's content. Its first line identifies the tool. Constant (no timestamp), so the
     /// folder's bytes, and any key computed from them, stay deterministic.
     pub text: &'static str,
+    /// What versions of the tool wrote before the marker existed, taken as the tool's own.
+    pub earlier: Option<Earlier>,
+}
+
+/// Output of the tool's versions without the marker: a folder every file of which passes
+/// `is_generated` (its path relative to the folder, its content), and staging folders with
+/// `staging_prefix` beside it that such versions left when interrupted.
+#[derive(Debug, Clone, Copy)]
+pub struct Earlier {
+    pub is_generated: fn(&Path, &str) -> bool,
+    pub staging_prefix: &'static str,
 }
 
 impl Marker {
@@ -39,6 +50,40 @@ impl Marker {
             .is_ok_and(|metadata| metadata.is_file())
             && std::fs::read_to_string(&path)
                 .is_ok_and(|text| text.lines().next() == Some(self.signature()))
+    }
+
+    /// Whether every file under `dir` is one an earlier version of the tool generated.
+    fn earlier_output(&self, dir: &Path) -> bool {
+        let Some(earlier) = self.earlier else {
+            return false;
+        };
+        let mut stack = vec![dir.to_path_buf()];
+        let mut files = 0;
+        while let Some(current) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&current) else {
+                return false;
+            };
+            for entry in entries {
+                let Ok(entry) = entry else {
+                    return false;
+                };
+                let path = entry.path();
+                match entry.file_type() {
+                    Ok(kind) if kind.is_dir() => stack.push(path),
+                    Ok(kind) if kind.is_file() => {
+                        let relative = path.strip_prefix(dir).unwrap_or(&path);
+                        let generated = std::fs::read_to_string(&path)
+                            .is_ok_and(|content| (earlier.is_generated)(relative, &content));
+                        if !generated {
+                            return false;
+                        }
+                        files += 1;
+                    }
+                    _ => return false,
+                }
+            }
+        }
+        files > 0
     }
 
     /// The name prefix of the staging folders beside `out`, tied to its name so that folders
@@ -150,7 +195,7 @@ pub fn claim(out: &Path, marker: &Marker, protected: &[Protected]) -> Result<Cla
             state: State::Empty,
         });
     }
-    if !marker.is_in(&path) {
+    if !marker.is_in(&path) && !marker.earlier_output(&path) {
         let reason = if path.join(marker.file).symlink_metadata().is_ok() {
             format!(
                 "its {} file was not written by {} (its first line is not `{}`)",
@@ -292,7 +337,7 @@ fn exchange_unsupported(err: &std::io::Error) -> bool {
 }
 
 /// Staging folders of interrupted runs: our prefix, and our marker or nothing at all (killed
-/// before the marker was written).
+/// before the marker was written); or those of earlier versions, holding only their output.
 fn remove_leftovers(parent: &Path, prefix: &str, marker: &Marker) -> Result<()> {
     let entries = std::fs::read_dir(parent).map_err(|source| Error::Read {
         path: parent.to_path_buf(),
@@ -300,12 +345,16 @@ fn remove_leftovers(parent: &Path, prefix: &str, marker: &Marker) -> Result<()> 
     })?;
     for entry in entries.flatten() {
         let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
-        if !is_dir || !entry.file_name().to_string_lossy().starts_with(prefix) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let earlier = marker
+            .earlier
+            .is_some_and(|earlier| name.starts_with(earlier.staging_prefix));
+        if !is_dir || !(name.starts_with(prefix) || earlier) {
             continue;
         }
         let path = entry.path();
         let empty = std::fs::read_dir(&path).is_ok_and(|mut entries| entries.next().is_none());
-        if empty || marker.is_in(&path) {
+        if empty || marker.is_in(&path) || (earlier && marker.earlier_output(&path)) {
             std::fs::remove_dir_all(&path).map_err(|source| Error::Write {
                 path: path.clone(),
                 source,
