@@ -503,3 +503,144 @@ fn pause_at(step: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEST: Marker = Marker {
+        tool: "tool",
+        file: ".tool",
+        text: "written by tool\n",
+        earlier: None,
+    };
+
+    fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(name, content)| (name.to_string(), content.to_string()))
+            .collect()
+    }
+
+    fn refusal(result: Result<impl std::fmt::Debug>) -> String {
+        match result.unwrap_err() {
+            Error::Refused { reason, .. } => reason,
+            other => panic!("not a refusal: {other}"),
+        }
+    }
+
+    #[test]
+    fn claims_a_missing_an_empty_and_an_owned_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        assert_eq!(claim(&out, &TEST, &[]).unwrap().state, State::Missing);
+        std::fs::create_dir(&out).unwrap();
+        assert_eq!(claim(&out, &TEST, &[]).unwrap().state, State::Empty);
+        replace_dir(&out, &TEST, &files(&[("a", "1")]), &[]).unwrap();
+        assert_eq!(claim(&out, &TEST, &[]).unwrap().state, State::Owned);
+        assert_eq!(
+            std::fs::read_to_string(out.join(".tool")).unwrap(),
+            TEST.text
+        );
+    }
+
+    #[test]
+    fn replacing_swaps_the_whole_folder_and_leaves_nothing_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        replace_dir(&out, &TEST, &files(&[("a", "1"), ("sub/b", "2")]), &[]).unwrap();
+        replace_dir(&out, &TEST, &files(&[("c", "3")]), &[]).unwrap();
+        let mut names: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".tool", "c"]);
+        let beside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(beside.len(), 1);
+    }
+
+    #[test]
+    fn removes_marked_or_empty_staging_folders_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let marked = dir.path().join(".out.tool-marked");
+        let empty = dir.path().join(".out.tool-empty");
+        let foreign = dir.path().join(".out.tool-foreign");
+        let other_output = dir.path().join(".other.tool-x");
+        write_file(&marked.join(".tool"), TEST.text).unwrap();
+        std::fs::create_dir(&empty).unwrap();
+        write_file(&foreign.join("notes"), "mine").unwrap();
+        write_file(&other_output.join(".tool"), TEST.text).unwrap();
+        replace_dir(&out, &TEST, &files(&[("a", "1")]), &[]).unwrap();
+        assert!(!marked.exists());
+        assert!(!empty.exists());
+        assert!(foreign.join("notes").exists());
+        assert!(
+            other_output.exists(),
+            "another output's staging is not ours"
+        );
+    }
+
+    #[test]
+    fn resolves_dots_after_folders_that_do_not_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap();
+        assert_eq!(
+            resolve(&dir.path().join("a/b/../../c/./d")).unwrap(),
+            real.join("c/d")
+        );
+        let protected = [Protected {
+            path: dir.path().join("ws"),
+            what: "the workspace root".into(),
+        }];
+        std::fs::create_dir(dir.path().join("ws")).unwrap();
+        let reason = refusal(claim(&dir.path().join("ws/new/../.."), &TEST, &protected));
+        assert!(
+            reason.starts_with("it contains the workspace root"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn replaces_only_files_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.md");
+        replace_file(&path, "tool", "<!-- tool -->", "<!-- tool -->\nfirst\n").unwrap();
+        replace_file(&path, "tool", "<!-- tool -->", "<!-- tool -->\nsecond\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "<!-- tool -->\nsecond\n"
+        );
+        let foreign = dir.path().join("notes.md");
+        std::fs::write(&foreign, "mine\n").unwrap();
+        let reason = refusal(replace_file(
+            &foreign,
+            "tool",
+            "<!-- tool -->",
+            "<!-- tool -->\n",
+        ));
+        assert!(reason.contains("tool did not write it"), "{reason}");
+        assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "mine\n");
+        let reason = refusal(replace_file(
+            dir.path(),
+            "tool",
+            "<!-- tool -->",
+            "<!-- tool -->\n",
+        ));
+        assert!(reason.contains("not a regular file"), "{reason}");
+    }
+
+    #[test]
+    fn claims_a_work_folder_by_marking_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        let claimed = claim_work_dir(&work, &TEST, &[]).unwrap();
+        assert!(claimed.join(".tool").is_file());
+        write_file(&claimed.join("scratch/x"), "1").unwrap();
+        assert_eq!(claim_work_dir(&work, &TEST, &[]).unwrap(), claimed);
+        std::fs::remove_file(claimed.join(".tool")).unwrap();
+        let reason = refusal(claim_work_dir(&work, &TEST, &[]));
+        assert!(reason.contains("has no .tool file"), "{reason}");
+    }
+}

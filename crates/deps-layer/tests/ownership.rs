@@ -298,3 +298,47 @@ fn a_killed_generate_leaves_a_complete_layer_and_the_next_run_cleans_up() {
         assert_eq!(fresh.status.code(), Some(0), "{step}: {}", text(&fresh));
     }
 }
+
+/// Copies every file of `from` into `to`.
+fn copy_files(from: &Path, to: &Path) {
+    for (relative, entry) in tree::snapshot(from) {
+        if let tree::Entry::File(bytes) = entry {
+            let path = to.join(relative);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+    }
+}
+
+#[test]
+fn adopts_a_layer_written_before_the_marker_and_its_leftovers() {
+    let fixture = Fixture::new("basic");
+    let out = fixture.path("nix/deps");
+    let generated = generate(&fixture, &out);
+    assert_eq!(generated.status.code(), Some(0), "{}", text(&generated));
+    // A layer of an earlier version: the same files without the marker, and what such a version
+    // left beside it when killed between its two renames.
+    std::fs::remove_file(out.join(MARKER)).unwrap();
+    let earlier = tree::snapshot(&out);
+    copy_files(&out, &fixture.path("nix/.deps-layer-AbC123/previous"));
+    // A folder with the earlier prefix that holds anything else is not the tool's.
+    fixture.write("nix/.deps-layer-notes/todo.txt", "mine\n");
+
+    // One foreign file makes the folder not the tool's.
+    fixture.write("nix/deps/notes.txt", "mine\n");
+    assert_refused(
+        &fixture,
+        &out,
+        &["it is not empty and has no .deps-layer file"],
+    );
+    std::fs::remove_file(out.join("notes.txt")).unwrap();
+    tree::assert_unchanged(&earlier, &tree::snapshot(&out));
+
+    let adopted = generate(&fixture, &out);
+    assert_eq!(adopted.status.code(), Some(0), "{}", text(&adopted));
+    assert!(out.join(MARKER).is_file());
+    assert!(!fixture.path("nix/.deps-layer-AbC123").exists());
+    assert_eq!(fixture.read("nix/.deps-layer-notes/todo.txt"), "mine\n");
+    let fresh = check(&fixture, &out);
+    assert_eq!(fresh.status.code(), Some(0), "{}", text(&fresh));
+}
