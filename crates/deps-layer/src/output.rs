@@ -367,11 +367,37 @@ fn remove_leftovers(parent: &Path, prefix: &str, marker: &Marker) -> Result<()> 
 /// Writes a file owned by the tool that `signature` (the content's first line) identifies:
 /// refused when something else is at `path`; replaced in one rename otherwise.
 pub fn replace_file(path: &Path, tool: &str, signature: &str, content: &str) -> Result<()> {
+    debug_assert_eq!(content.lines().next(), Some(signature));
+    claim_file(path, tool, signature)?;
+    let parent = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|source| Error::Write {
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    let write_failed = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut staged = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(parent)
+        .map_err(write_failed)?;
+    std::io::Write::write_all(&mut staged, content.as_bytes()).map_err(write_failed)?;
+    staged
+        .persist(path)
+        .map_err(|err| write_failed(err.error))?;
+    Ok(())
+}
+
+/// Checks, touching nothing, that `path` is missing or a file whose first line is `signature`.
+pub fn claim_file(path: &Path, tool: &str, signature: &str) -> Result<()> {
     let refuse = |reason: String| Error::Refused {
         path: path.to_path_buf(),
         reason,
     };
-    debug_assert_eq!(content.lines().next(), Some(signature));
     match path.symlink_metadata() {
         Err(err) if err.kind() == ErrorKind::NotFound => {}
         Err(source) => {
@@ -399,26 +425,6 @@ pub fn replace_file(path: &Path, tool: &str, signature: &str, content: &str) -> 
             }
         }
     }
-    let parent = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|source| Error::Write {
-        path: parent.to_path_buf(),
-        source,
-    })?;
-    let write_failed = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut staged = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(parent)
-        .map_err(write_failed)?;
-    std::io::Write::write_all(&mut staged, content.as_bytes()).map_err(write_failed)?;
-    staged
-        .persist(path)
-        .map_err(|err| write_failed(err.error))?;
     Ok(())
 }
 
