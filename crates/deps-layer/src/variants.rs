@@ -60,8 +60,8 @@ pub fn read(manifest_path: &Path, manifest: &toml::Table) -> Result<Variants> {
     };
     let table = table.as_table().ok_or_else(|| {
         bad_table(format!(
-            "it must be a table of variants, found a {}; {}",
-            table.type_str(),
+            "it must be a table of variants, found {}; {}",
+            with_article(table.type_str()),
             accepted_form("cuda")
         ))
     })?;
@@ -89,8 +89,8 @@ pub fn read(manifest_path: &Path, manifest: &toml::Table) -> Result<Variants> {
         }
         if !value.is_table() {
             return Err(bad(format!(
-                "a variant must be a table, found a {}",
-                value.type_str()
+                "a variant must be a table, found {}",
+                with_article(value.type_str())
             )));
         }
         let entry: Entry = value
@@ -100,6 +100,16 @@ pub fn read(manifest_path: &Path, manifest: &toml::Table) -> Result<Variants> {
         variants.insert(name.clone(), entry.features);
     }
     Ok(variants)
+}
+
+/// "an array", "a string": TOML's type names in a sentence.
+fn with_article(type_name: &str) -> String {
+    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {type_name}")
 }
 
 /// `[a-z0-9][a-z0-9_-]*`: a valid Cargo feature name that the flake also accepts in its output names.
@@ -241,7 +251,7 @@ mod tests {
             "{err}"
         );
         assert!(
-            err.contains("must be a table of variants, found a array"),
+            err.contains("must be a table of variants, found an array"),
             "{err}"
         );
         let err = error("[workspace.metadata.variants]\n");
