@@ -15,12 +15,18 @@ pub enum Error {
         "{lock} is out of date: `cargo metadata --locked` refused it; update the lock (`cargo update --workspace`) and commit it\n{stderr}"
     )]
     LockOutOfDate { lock: PathBuf, stderr: String },
+    #[error(
+        "{lock} is missing: the layer is derived from the workspace's lock file; create it with `cargo generate-lockfile` in {root} and commit it"
+    )]
+    LockMissing { lock: PathBuf, root: PathBuf },
     #[error("{manifest}: [workspace.metadata.variants.{variant}] is invalid: {message}")]
     BadVariant {
         manifest: PathBuf,
         variant: String,
         message: String,
     },
+    #[error("{manifest}: [workspace.metadata.variants] is invalid: {message}")]
+    BadVariants { manifest: PathBuf, message: String },
     #[error(
         "{manifest}: variant `{variant}` names feature `{feature}`, which does not exist in the workspace"
     )]
@@ -52,6 +58,8 @@ pub enum Error {
     Output { command: String, message: String },
     #[error("the layer's lock does not match the workspace lock: {0}")]
     LockMismatch(String),
+    #[error("refusing to write {path}: {reason}; nothing was changed")]
+    Refused { path: PathBuf, reason: String },
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,

@@ -10,6 +10,7 @@ pub mod generate;
 pub mod lock;
 pub mod manifest;
 pub mod metadata;
+pub mod output;
 pub mod plan;
 pub mod platform;
 pub mod progress;

@@ -6,8 +6,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use deps_layer::cargo::Cargo;
 use deps_layer::generate::{self, DEFAULT_OUT, Options};
+use deps_layer::output;
 use deps_layer::progress::Style;
 use deps_layer::verify::{self, VerifyOptions};
+
+const DEFAULT_MANIFEST: &str = "Cargo.toml";
 
 #[derive(Parser)]
 #[command(
@@ -51,7 +54,7 @@ struct VerifyArgs {
 #[derive(Args)]
 struct Common {
     /// Manifest of the workspace (default: ./Cargo.toml).
-    #[arg(long, default_value = "Cargo.toml")]
+    #[arg(long, default_value = DEFAULT_MANIFEST)]
     manifest_path: PathBuf,
     /// Output folder (default: nix/deps under the workspace root).
     #[arg(long)]
@@ -89,6 +92,36 @@ impl Common {
             ..Cargo::default()
         };
         options
+    }
+
+    /// The `generate` command with the options this run was given, for the user to copy.
+    fn regenerate_command(&self, program: &str) -> String {
+        let mut words = vec![program.to_string(), "generate".into()];
+        if self.manifest_path != Path::new(DEFAULT_MANIFEST) {
+            words.push("--manifest-path".into());
+            words.push(self.manifest_path.to_string_lossy().into_owned());
+        }
+        if let Some(out) = &self.out {
+            words.push("--out".into());
+            words.push(out.to_string_lossy().into_owned());
+        }
+        for package in &self.packages {
+            words.extend(["--package".to_string(), package.clone()]);
+        }
+        for bin in &self.bins {
+            words.extend(["--bin".to_string(), bin.clone()]);
+        }
+        if self.default_members {
+            words.push("--default-members".into());
+        }
+        if self.offline {
+            words.push("--offline".into());
+        }
+        words
+            .iter()
+            .map(|word| shell_word(word))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The output folder and its spelling relative to the workspace root, for the header.
@@ -135,9 +168,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = common.options();
             let workspace = generate::load_workspace(&options)?;
             let (out, shown) = common.out(&workspace.root);
+            let protected = workspace.protected();
+            // Refused before the minutes of cargo runs, and again when writing.
+            output::claim(&out, &generate::MARKER, &protected)?;
             let (layer, _) = generate::generate(&options, &shown)?;
-            generate::write_layer(&layer, &out)?;
-            println!("wrote {} ({} files)", out.display(), layer.files.len());
+            let written = output::replace_dir(&out, &generate::MARKER, &layer.files, &protected)?;
+            println!("wrote {} ({} files)", written.display(), layer.files.len());
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(common) => {
@@ -145,17 +181,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let workspace = generate::load_workspace(&options)?;
             let (out, shown) = common.out(&workspace.root);
             let (layer, _) = generate::generate(&options, &shown)?;
+            let expected = generate::Layer {
+                files: layer.on_disk(),
+            };
             let found = deps_layer::check::read_dir_files(&out)?;
-            match deps_layer::check::first_difference(&layer, &found) {
+            match deps_layer::check::first_difference(&expected, &found) {
                 None => {
                     println!("{} is up to date", out.display());
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(difference) => {
-                    println!("{} is stale: {difference}", out.display());
-                    println!(
-                        "regenerate it with: cargo run --locked -p deps-layer -- {}",
-                        layer_command(&layer)
+                    eprintln!("{} is stale: {difference}", out.display());
+                    eprintln!(
+                        "regenerate it with: {}",
+                        common.regenerate_command(&program_name())
                     );
                     Ok(ExitCode::from(1))
                 }
@@ -164,18 +203,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The regenerate command recorded in the layer's header.
-fn layer_command(layer: &generate::Layer) -> String {
-    layer
-        .files
-        .get("Cargo.toml")
-        .and_then(|manifest| {
-            manifest
-                .lines()
-                .find_map(|line| line.strip_prefix("# Regenerate with: deps-layer "))
+/// How the user called this binary: its file name (`deps-layer` under `cargo run`, or when
+/// argv[0] says nothing).
+fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|arg0| {
+            Path::new(&arg0)
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
         })
-        .unwrap_or("generate")
-        .to_string()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "deps-layer".into())
+}
+
+/// A word as a POSIX shell reads it back.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 fn main() -> ExitCode {

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use serde::Deserialize;
+
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
 
@@ -12,6 +14,38 @@ pub const DEFAULT_VARIANT: &str = "default";
 /// Variant name → the cargo features it enables, sorted by name.
 pub type Variants = BTreeMap<String, Vec<String>>;
 
+/// One entry of the table as written. Unknown keys are errors, so a typo cannot silently empty a
+/// variant; a new key is one field here.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    #[serde(default)]
+    features: Vec<String>,
+}
+
+/// Names the flake and Cargo give a meaning of their own: `default` is Cargo's default feature
+/// (always on, so the variant would land in the common layer), `common` is the flake's shared
+/// layer (`deps-common`).
+const RESERVED: [(&str, &str); 2] = [
+    (
+        "default",
+        "Cargo's default feature, which is always on, so the variant would land in the common layer",
+    ),
+    (
+        "common",
+        "the name of the layer every variant shares (the flake's `deps-common`)",
+    ),
+];
+
+/// The form an entry must take, for the error messages.
+fn accepted_form(name: &str) -> String {
+    let usable = is_variant_name(name) && !RESERVED.iter().any(|(reserved, _)| *reserved == name);
+    let name = if usable { name } else { "<name>" };
+    format!(
+        "write it as `{name} = {{ features = [\"<package>/<feature>\", ...] }}` (`{name} = {{}}` for none)"
+    )
+}
+
 pub fn read(manifest_path: &Path, manifest: &toml::Table) -> Result<Variants> {
     let table = manifest
         .get("workspace")
@@ -20,46 +54,71 @@ pub fn read(manifest_path: &Path, manifest: &toml::Table) -> Result<Variants> {
     let Some(table) = table else {
         return Ok(BTreeMap::from([(DEFAULT_VARIANT.to_string(), Vec::new())]));
     };
-    let bad = |variant: &str, message: &str| Error::BadVariant {
+    let bad_table = |message: String| Error::BadVariants {
         manifest: manifest_path.to_path_buf(),
-        variant: variant.to_string(),
-        message: message.to_string(),
+        message,
     };
-    let table = table
-        .as_table()
-        .ok_or_else(|| bad("", "must be a table of variants"))?;
+    let table = table.as_table().ok_or_else(|| {
+        bad_table(format!(
+            "it must be a table of variants, found {}; {}",
+            with_article(table.type_str()),
+            accepted_form("cuda")
+        ))
+    })?;
+    if table.is_empty() {
+        return Err(bad_table(format!(
+            "it declares no variant; {}, or remove the table for the single variant `default`",
+            accepted_form("cpu")
+        )));
+    }
     let mut variants = Variants::new();
     for (name, value) in table {
-        if !is_feature_name(name) {
-            return Err(bad(name, "the name must be usable as a Cargo feature name"));
-        }
-        let features = match value.get("features") {
-            None => Vec::new(),
-            Some(features) => features
-                .as_array()
-                .ok_or_else(|| bad(name, "`features` must be an array of strings"))?
-                .iter()
-                .map(|feature| {
-                    feature
-                        .as_str()
-                        .map(String::from)
-                        .ok_or_else(|| bad(name, "`features` must be an array of strings"))
-                })
-                .collect::<Result<Vec<_>>>()?,
+        let bad = |message: String| Error::BadVariant {
+            manifest: manifest_path.to_path_buf(),
+            variant: name.clone(),
+            message: format!("{message}; {}", accepted_form(name)),
         };
-        variants.insert(name.clone(), features);
-    }
-    if variants.is_empty() {
-        return Err(bad("", "declares no variant"));
+        if let Some((_, why)) = RESERVED.iter().find(|(reserved, _)| reserved == name) {
+            return Err(bad(format!("the name `{name}` is reserved: it is {why}")));
+        }
+        if !is_variant_name(name) {
+            return Err(bad(format!(
+                "the name `{name}` must start with a lowercase letter or digit and hold only \
+                 lowercase letters, digits, `-` and `_` (it names a Cargo feature and the flake's outputs)"
+            )));
+        }
+        if !value.is_table() {
+            return Err(bad(format!(
+                "a variant must be a table, found {}",
+                with_article(value.type_str())
+            )));
+        }
+        let entry: Entry = value
+            .clone()
+            .try_into()
+            .map_err(|err: toml::de::Error| bad(err.message().trim().to_string()))?;
+        variants.insert(name.clone(), entry.features);
     }
     Ok(variants)
 }
 
-fn is_feature_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+/// "an array", "a string": TOML's type names in a sentence.
+fn with_article(type_name: &str) -> String {
+    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {type_name}")
+}
+
+/// `[a-z0-9][a-z0-9_-]*`: a valid Cargo feature name that the flake also accepts in its output names.
+fn is_variant_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_lowercase() || first.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 /// Every feature a variant names must exist on a workspace member, as cargo would otherwise
@@ -120,10 +179,82 @@ mod tests {
         assert_eq!(variants["cuda"], ["server/cuda"]);
     }
 
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
     #[test]
-    fn refuses_features_that_are_not_strings() {
-        let err = parse("[workspace.metadata.variants]\ncuda = { features = \"server/cuda\" }\n")
-            .unwrap_err();
-        assert!(err.to_string().contains("variants.cuda"), "{err}");
+    fn an_empty_variant_is_accepted() {
+        let variants = parse("[workspace.metadata.variants]\ncpu = {}\n").unwrap();
+        assert_eq!(variants, Variants::from([("cpu".to_string(), Vec::new())]));
+    }
+
+    #[test]
+    fn refuses_an_unknown_key() {
+        let err = error("[workspace.metadata.variants]\ncuda = { feature = [\"server/cuda\"] }\n");
+        assert!(err.contains("Cargo.toml"), "{err}");
+        assert!(err.contains("variants.cuda"), "{err}");
+        assert!(err.contains("unknown field `feature`"), "{err}");
+        assert!(
+            err.contains("`cuda = { features = [\"<package>/<feature>\", ...] }`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_a_variant_that_is_not_a_table() {
+        let err = error("[workspace.metadata.variants]\ncuda = \"x\"\n");
+        assert!(err.contains("variants.cuda"), "{err}");
+        assert!(err.contains("must be a table, found a string"), "{err}");
+        assert!(err.contains("cuda = { features = ["), "{err}");
+    }
+
+    #[test]
+    fn refuses_features_that_are_not_a_list_of_strings() {
+        let err = error("[workspace.metadata.variants]\ncuda = { features = \"server/cuda\" }\n");
+        assert!(err.contains("variants.cuda"), "{err}");
+        assert!(
+            err.contains("invalid type: string \"server/cuda\""),
+            "{err}"
+        );
+        let err = error("[workspace.metadata.variants]\ncuda = { features = [\"a/b\", 1] }\n");
+        assert!(err.contains("invalid type: integer `1`"), "{err}");
+    }
+
+    #[test]
+    fn refuses_reserved_and_malformed_names() {
+        let err = error("[workspace.metadata.variants]\ndefault = { features = [\"a/b\"] }\n");
+        assert!(err.contains("variants.default"), "{err}");
+        assert!(err.contains("reserved"), "{err}");
+        assert!(err.contains("Cargo's default feature"), "{err}");
+        assert!(
+            err.contains("write it as `<name> = { features = ["),
+            "{err}"
+        );
+        let err = error("[workspace.metadata.variants]\ncommon = {}\n");
+        assert!(err.contains("reserved"), "{err}");
+        for name in ["Cuda", "-cuda", "\"cu.da\"", "\"cu+da\"", "\"\""] {
+            let err = error(&format!("[workspace.metadata.variants]\n{name} = {{}}\n"));
+            assert!(
+                err.contains("must start with a lowercase letter"),
+                "{name}: {err}"
+            );
+            assert!(err.contains("write it as `<name> = {"), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn refuses_a_table_that_is_not_a_table_of_variants() {
+        let err = error("[workspace.metadata]\nvariants = [\"cpu\"]\n");
+        assert!(
+            err.contains("[workspace.metadata.variants] is invalid"),
+            "{err}"
+        );
+        assert!(
+            err.contains("must be a table of variants, found an array"),
+            "{err}"
+        );
+        let err = error("[workspace.metadata.variants]\n");
+        assert!(err.contains("declares no variant"), "{err}");
     }
 }

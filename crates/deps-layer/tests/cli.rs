@@ -1,6 +1,7 @@
 //! The command line: `check` exit codes and the errors that must stop `generate` before it writes.
 
 mod common;
+mod tree;
 
 use common::{Fixture, deps_layer, text};
 
@@ -34,7 +35,8 @@ fn check_fails_on_a_stale_layer_and_passes_after_generate() {
     );
     let stale = run(&fixture, "check", &out);
     assert_eq!(stale.status.code(), Some(1), "{}", text(&stale));
-    let report = text(&stale);
+    assert!(stale.stdout.is_empty(), "the stale report goes to stderr");
+    let report = String::from_utf8_lossy(&stale.stderr);
     assert!(
         report.contains("Cargo.toml:"),
         "names the file and line: {report}"
@@ -43,10 +45,16 @@ fn check_fails_on_a_stale_layer_and_passes_after_generate() {
         report.contains("simd = ["),
         "shows the differing line: {report}"
     );
+    // The command as this binary was run, with its options, not a `cargo run` of this repository.
     assert!(
-        report.contains("cargo run --locked -p deps-layer -- generate --out nix/deps"),
+        report.contains(&format!(
+            "regenerate it with: deps-layer generate --manifest-path {} --out {}\n",
+            fixture.manifest().display(),
+            out.display()
+        )),
         "{report}"
     );
+    assert!(!report.contains("cargo run"), "{report}");
 
     let regenerated = run(&fixture, "generate", &out);
     assert_eq!(regenerated.status.code(), Some(0), "{}", text(&regenerated));
@@ -54,24 +62,20 @@ fn check_fails_on_a_stale_layer_and_passes_after_generate() {
     assert_eq!(fresh_again.status.code(), Some(0), "{}", text(&fresh_again));
 }
 
-/// Runs `generate` expecting exit code 2, a message containing `expected`, and no output folder.
-fn assert_refused(fixture: &Fixture, expected: &[&str]) {
+/// Runs `generate` expecting exit code 2, a message containing `expected`, no output folder, and
+/// every file of the fixture as it was.
+fn assert_refused(fixture: &Fixture, expected: &[&str]) -> String {
     let out = fixture.path("nix/deps");
+    let container = fixture.root.parent().unwrap();
+    let before = tree::snapshot(container);
     let output = run(fixture, "generate", &out);
     let message = text(&output);
     assert_eq!(output.status.code(), Some(2), "{message}");
     for part in expected {
         assert!(message.contains(part), "expected {part:?} in: {message}");
     }
-    assert!(!out.exists(), "nothing may be written on error");
-    assert!(
-        !fixture.path("nix").exists()
-            || std::fs::read_dir(fixture.path("nix"))
-                .unwrap()
-                .next()
-                .is_none(),
-        "no temporary folder may be left"
-    );
+    tree::assert_unchanged(&before, &tree::snapshot(container));
+    message
 }
 
 #[test]
@@ -90,6 +94,99 @@ fn refuses_a_lock_out_of_date() {
         "fnv = \"1\"\nsmallvec = \"0.6\"",
     );
     assert_refused(&fixture, &["Cargo.lock", "out of date"]);
+}
+
+#[test]
+fn refuses_a_missing_lock() {
+    let fixture = Fixture::new("basic");
+    std::fs::remove_file(fixture.path("Cargo.lock")).unwrap();
+    let message = assert_refused(
+        &fixture,
+        &[
+            &format!("{} is missing", fixture.path("Cargo.lock").display()),
+            "cargo generate-lockfile",
+        ],
+    );
+    assert!(!message.contains("out of date"), "{message}");
+}
+
+/// Replaces the fixture's variants table entry `simd = ...` by `entry`, expecting `generate` to
+/// refuse it with a message that names the manifest, the variant and the accepted form.
+fn assert_variant_refused(entry: &str, variant: &str, problem: &str) {
+    let fixture = Fixture::new("basic");
+    fixture.edit(
+        "Cargo.toml",
+        "simd = { features = [\"server/simd\"] }",
+        entry,
+    );
+    assert_refused(
+        &fixture,
+        &[
+            &fixture.manifest().display().to_string(),
+            &format!("[workspace.metadata.variants.{variant}] is invalid"),
+            problem,
+            "= { features = [\"<package>/<feature>\", ...] }",
+        ],
+    );
+}
+
+#[test]
+fn refuses_an_unknown_key_in_a_variant() {
+    assert_variant_refused(
+        "simd = { feature = [\"server/simd\"] }",
+        "simd",
+        "unknown field `feature`, expected `features`",
+    );
+}
+
+#[test]
+fn refuses_a_variant_that_is_not_a_table() {
+    assert_variant_refused(
+        "simd = \"x\"",
+        "simd",
+        "a variant must be a table, found a string",
+    );
+}
+
+#[test]
+fn refuses_features_that_are_not_a_list_of_strings() {
+    assert_variant_refused(
+        "simd = { features = \"server/simd\" }",
+        "simd",
+        "invalid type: string \"server/simd\", expected a sequence",
+    );
+    assert_variant_refused(
+        "simd = { features = [\"server/simd\", 1] }",
+        "simd",
+        "invalid type: integer `1`, expected a string",
+    );
+}
+
+#[test]
+fn refuses_reserved_and_malformed_variant_names() {
+    assert_variant_refused(
+        "default = { features = [\"server/simd\"] }",
+        "default",
+        "the name `default` is reserved: it is Cargo's default feature",
+    );
+    assert_variant_refused("common = {}", "common", "the name `common` is reserved");
+    assert_variant_refused(
+        "Simd = { features = [\"server/simd\"] }",
+        "Simd",
+        "must start with a lowercase letter or digit",
+    );
+}
+
+#[test]
+fn an_empty_variant_is_accepted_as_a_variant_without_features() {
+    let fixture = Fixture::new("basic");
+    let out = fixture.path("nix/deps");
+    let generated = run(&fixture, "generate", &out);
+    assert_eq!(generated.status.code(), Some(0), "{}", text(&generated));
+    assert!(fixture.read("nix/deps/Cargo.toml").contains("\ncpu = ["));
+    fixture.edit("Cargo.toml", "cpu = { features = [] }", "cpu = {}");
+    let same = run(&fixture, "check", &out);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same));
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use deps_layer::output::{self, Marker, Protected};
 
 use layer_bench::bench::{self, Config, Observer};
 use layer_bench::strategy::{StrategyKind, Tools};
@@ -23,10 +24,12 @@ struct Args {
     /// Runs per strategy and variant; times are medians.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Where copies, layers and target dirs go (default: a temporary dir, removed at the end).
+    /// Where copies, layers and target dirs go (default: a temporary dir, removed at the end): a
+    /// new or empty folder, or one an earlier run used (it holds `.layer-bench`).
     #[arg(long)]
     work_dir: Option<PathBuf>,
-    /// Markdown report destination (it is also printed).
+    /// Markdown report destination (it is also printed); an existing file is replaced only when
+    /// layer-bench wrote it.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Comma-separated subset of: none, dummy-crate, cargo-chef, crane-keying, deps-layer.
@@ -95,11 +98,28 @@ fn cargo_chef_binary(explicit: Option<PathBuf>, tools_dir: &Path) -> Result<Path
     Ok(installed)
 }
 
-fn write_atomically(path: &Path, content: &str) -> Result<()> {
-    let tmp = path.with_extension("md.tmp");
-    std::fs::write(&tmp, content).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+/// Marks the work dir as the benchmark's: it deletes and recreates folders in it, so it takes
+/// only a new, empty or earlier work dir, never a folder that holds anything else.
+const WORK_DIR_MARKER: Marker = Marker {
+    tool: "layer-bench",
+    file: ".layer-bench",
+    text: "This folder is a layer-bench work dir: layer-bench deletes and rewrites what is in it.\n",
+    earlier: None,
+};
+
+/// The first line of every report file, by which a later run knows it may replace the file.
+const REPORT_SIGNATURE: &str =
+    "<!-- Written by layer-bench; rerun the command below to regenerate it. -->";
+
+/// Writes the report, replacing only a report an earlier run wrote.
+fn write_report(path: &Path, content: &str) -> Result<()> {
+    output::replace_file(
+        path,
+        WORK_DIR_MARKER.tool,
+        REPORT_SIGNATURE,
+        &format!("{REPORT_SIGNATURE}\n{content}"),
+    )?;
+    Ok(())
 }
 
 fn main() -> Result<()> {
@@ -113,6 +133,10 @@ fn main() -> Result<()> {
     let manifest_path = std::fs::canonicalize(&args.manifest_path)
         .with_context(|| format!("cannot read {}", args.manifest_path.display()))?;
 
+    // Refused now, before the work dir is marked, rather than after hours of builds.
+    if let Some(out) = &args.out {
+        output::claim_file(out, WORK_DIR_MARKER.tool, REPORT_SIGNATURE)?;
+    }
     let temp;
     let work_dir = match args.work_dir {
         Some(dir) => dir,
@@ -121,9 +145,14 @@ fn main() -> Result<()> {
             temp.path().to_path_buf()
         }
     };
-    std::fs::create_dir_all(&work_dir)
-        .with_context(|| format!("cannot create {}", work_dir.display()))?;
-    let work_dir = std::fs::canonicalize(&work_dir)?;
+    let measured = Protected {
+        path: manifest_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        what: "the workspace being measured".into(),
+    };
+    let work_dir = output::claim_work_dir(&work_dir, &WORK_DIR_MARKER, &[measured])?;
 
     let needs = |kind| strategies.contains(&kind);
     let deps_layer = if needs(StrategyKind::DepsLayer) || needs(StrategyKind::CraneKeying) {
@@ -167,7 +196,7 @@ fn main() -> Result<()> {
     let text = report::render(&result, &observer.command, &observer.machine);
     print!("{text}");
     if let Some(out) = &observer.out {
-        write_atomically(out, &text)?;
+        write_report(out, &text)?;
     }
     Ok(())
 }
@@ -188,7 +217,7 @@ impl Observer for Printer {
         if let Some(out) = &self.out {
             let text = report::render(report, &self.command, &self.machine);
             let note = "_Partial: the run is still going or was stopped; rows below are the finished ones._\n\n";
-            if let Err(e) = write_atomically(out, &format!("{note}{text}")) {
+            if let Err(e) = write_report(out, &format!("{note}{text}")) {
                 eprintln!("cannot write the partial report: {e:#}");
             }
         }
