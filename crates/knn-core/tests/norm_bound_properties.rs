@@ -145,7 +145,9 @@ fn the_worst_cases_at_the_bound_are_finite() {
     let vectors = matrix(dim, &[plus.clone(), minus]);
     for metric in [Metric::Dot, Metric::L2] {
         let prepared = CpuBackend::new().upload(&vectors, metric).unwrap();
-        let hits = prepared.search(&matrix(dim, &[plus.clone()]), 2).unwrap();
+        let hits = prepared
+            .search(&matrix(dim, std::slice::from_ref(&plus)), 2)
+            .unwrap();
         for hit in &hits[0] {
             assert!(hit.score.is_finite(), "{metric}: {hit:?}");
         }
