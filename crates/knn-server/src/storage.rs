@@ -470,6 +470,81 @@ mod tests {
         assert_eq!(orphans, 0);
     }
 
+    /// How many of the pool's idle connections SQLite reports inside a transaction.
+    async fn connections_in_a_transaction(storage: &Storage) -> usize {
+        let mut held = Vec::new();
+        let mut inside = 0;
+        for _ in 0..storage.pool.size() {
+            let mut connection = storage.pool.acquire().await.unwrap();
+            // `BEGIN` fails exactly where a transaction is already open.
+            match sqlx::query("BEGIN").execute(&mut *connection).await {
+                Ok(_) => {
+                    sqlx::query("ROLLBACK")
+                        .execute(&mut *connection)
+                        .await
+                        .unwrap();
+                }
+                Err(_) => inside += 1,
+            }
+            held.push(connection);
+        }
+        inside
+    }
+
+    #[tokio::test]
+    async fn failed_and_cancelled_writes_leave_no_connection_in_a_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), EmptyFile::Refuse).await.unwrap();
+        let key = storage
+            .create_collection("c", 1, Metric::Dot)
+            .await
+            .unwrap();
+        // A statement fails midway (unknown collection key: a foreign key violation), over and
+        // over, so that every pooled connection would have met it.
+        for i in 0..8 {
+            let batch = [(format!("x{i}"), vec![1.0])];
+            assert!(matches!(
+                storage.upsert(key + 1, &batch).await,
+                Err(StorageError::CollectionGone)
+            ));
+        }
+        // A write dropped after its first statement, as when a client goes away.
+        let batch: Vec<(String, Vec<f32>)> =
+            (0..2000).map(|i| (format!("d{i:04}"), vec![1.0])).collect();
+        let cancelled =
+            tokio::time::timeout(Duration::from_micros(50), storage.upsert(key, &batch));
+        let _ = cancelled.await;
+        assert_eq!(connections_in_a_transaction(&storage).await, 0);
+        for i in 0..8 {
+            storage
+                .upsert(key, &[(format!("ok{i}"), vec![f32::from(i as u8)])])
+                .await
+                .unwrap();
+        }
+        storage.close().await;
+        let storage = Storage::open(dir.path(), EmptyFile::Refuse).await.unwrap();
+        let loaded = storage.load_all().await.unwrap();
+        let ids: Vec<&str> = loaded[0]
+            .vectors
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let ok: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| id.starts_with("ok"))
+            .collect();
+        assert_eq!(ok, ["ok0", "ok1", "ok2", "ok3", "ok4", "ok5", "ok6", "ok7"]);
+        // The cancelled batch is all or nothing.
+        let cancelled = ids.iter().filter(|id| id.starts_with('d')).count();
+        assert!(cancelled == 0 || cancelled == 2000, "{cancelled}");
+        let application_id: i64 = sqlx::query_scalar("PRAGMA application_id")
+            .fetch_one(&storage.pool)
+            .await
+            .unwrap();
+        assert_eq!(application_id, APPLICATION_ID);
+    }
+
     #[tokio::test]
     async fn database_runs_in_wal_mode_with_full_sync() {
         let dir = tempfile::tempdir().unwrap();
