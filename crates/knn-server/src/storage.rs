@@ -34,17 +34,17 @@ const TABLES: [&str; 2] = ["collections", "vectors"];
 
 #[derive(Debug, Error)]
 pub enum StorageError {
-    #[error("cannot create data directory {path}: {source}")]
+    #[error("cannot create data directory {path}")]
     CreateDir {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is read-only: {source}")]
+    #[error("{path} is read-only")]
     ReadOnly {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("cannot access {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
