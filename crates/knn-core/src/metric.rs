@@ -44,15 +44,23 @@ impl Metric {
         Ok(vectors)
     }
 
-    /// Orders two scores best first. `0.0` and `-0.0` are equal (a GPU may produce either);
-    /// `total_cmp` keeps the order total if a score is NaN, which finite inputs can still produce
-    /// when the accumulation overflows (`inf - inf`).
+    /// Orders two scores best first. `0.0` and `-0.0` are equal (a GPU may produce either). A NaN
+    /// score, which inputs within [`Metric::max_norm`] cannot produce, ranks after every number
+    /// under both directions, and NaNs are equal among themselves: the order stays total and a
+    /// NaN is never the best hit.
     pub fn compare_scores(self, a: f32, b: f32) -> Ordering {
-        let ascending = a.partial_cmp(&b).unwrap_or_else(|| a.total_cmp(&b));
-        if self.higher_is_better() {
-            ascending.reverse()
-        } else {
-            ascending
+        match (a.is_nan(), b.is_nan()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            (false, false) => {
+                let ascending = a.partial_cmp(&b).unwrap_or(Ordering::Equal);
+                if self.higher_is_better() {
+                    ascending.reverse()
+                } else {
+                    ascending
+                }
+            }
         }
     }
 
@@ -135,6 +143,20 @@ mod tests {
         let mut hits = [hit(5, 0.0), hit(2, -0.0)];
         Metric::Dot.sort_hits(&mut hits);
         assert_eq!(hits[0].row, 2);
+    }
+
+    #[test]
+    fn nan_ranks_last_under_both_directions() {
+        for metric in Metric::ALL {
+            let mut hits = [
+                hit(0, f32::NAN),
+                hit(1, f32::INFINITY),
+                hit(2, f32::NEG_INFINITY),
+            ];
+            metric.sort_hits(&mut hits);
+            assert_eq!(hits[2].row, 0, "{metric}");
+            assert_eq!(metric.compare_scores(f32::NAN, -f32::NAN), Ordering::Equal);
+        }
     }
 
     #[test]

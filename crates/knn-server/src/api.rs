@@ -10,12 +10,14 @@ use axum::{Json, Router, middleware};
 use serde::Serialize;
 use serde_json::json;
 use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api_error::ApiError;
 use crate::backends;
 use crate::collections::{CollectionError, IdHit, Registry};
+use crate::content_encoding;
 use crate::json_body::JsonBody;
 use crate::requests::{CreateCollection, DeleteIds, Query, UpsertBatch};
 use crate::storage::StorageError;
@@ -45,7 +47,11 @@ pub fn router(registry: Arc<Registry>, max_body_bytes: usize) -> Router {
         .with_state(AppState { registry })
         // The limit is enforced by tower-http alone; axum's own 2 MB default would undercut it.
         .layer(DefaultBodyLimit::disable())
+        // The limit applies to the body as decompressed, so a small gzip body cannot expand
+        // past it.
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(RequestDecompressionLayer::new())
+        .layer(middleware::from_fn(content_encoding::only_supported))
         .layer(middleware::map_response(move |response: Response| {
             json_errors(response, max_body_bytes)
         }))
@@ -89,9 +95,27 @@ impl From<CollectionError> for ApiError {
                 Some("name"),
                 format!("collection {name:?} already exists"),
             ),
+            CollectionError::Storage(StorageError::Full(cause)) => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                None,
+                format!("storage full: {cause}; nothing of this request was stored"),
+            ),
+            CollectionError::Storage(StorageError::Unavailable(cause)) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                format!("storage unavailable: {cause}; nothing of this request was stored"),
+            ),
             other => ApiError::internal("the request could not be completed", &other),
         }
     }
+}
+
+/// Runs a write to its end even if the client disconnects meanwhile: cancelled halfway, it could
+/// leave the database and the in-memory copy disagreeing about what was stored.
+async fn to_completion<T: Send + 'static>(
+    write: impl Future<Output = Result<T, CollectionError>> + Send + 'static,
+) -> Result<T, CollectionError> {
+    tokio::spawn(write).await?
 }
 
 async fn health() -> Json<serde_json::Value> {
@@ -122,10 +146,13 @@ async fn create_collection(
     JsonBody(request): JsonBody<CreateCollection>,
 ) -> Result<impl IntoResponse, ApiError> {
     request.validate()?;
-    let info = state
-        .registry
-        .create(&request.name, request.dimension, request.metric)
-        .await?;
+    let registry = state.registry.clone();
+    let info = to_completion(async move {
+        registry
+            .create(&request.name, request.dimension, request.metric)
+            .await
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(info)))
 }
 
@@ -141,7 +168,9 @@ async fn delete_collection(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.registry.delete(&name).await?;
+    let registry = state.registry.clone();
+    let deleted = name.clone();
+    to_completion(async move { registry.delete(&deleted).await }).await?;
     Ok(Json(json!({ "deleted": name })))
 }
 
@@ -153,7 +182,8 @@ async fn upsert(
     let collection = state.registry.get(&name).await?;
     let batch = batch.validate(collection.dimension(), collection.metric())?;
     let upserted = batch.len();
-    let count = state.registry.upsert(&collection, batch).await?;
+    let registry = state.registry.clone();
+    let count = to_completion(async move { registry.upsert(&collection, batch).await }).await?;
     Ok(Json(json!({ "upserted": upserted, "count": count })))
 }
 
@@ -164,10 +194,10 @@ async fn delete_vectors(
 ) -> Result<impl IntoResponse, ApiError> {
     let collection = state.registry.get(&name).await?;
     request.validate()?;
-    let deleted = state
-        .registry
-        .delete_vectors(&collection, &request.ids)
-        .await?;
+    let registry = state.registry.clone();
+    let deleted =
+        to_completion(async move { registry.delete_vectors(&collection, &request.ids).await })
+            .await?;
     Ok(Json(json!({ "deleted": deleted })))
 }
 

@@ -112,7 +112,24 @@ impl Registry {
                     index: None,
                 }),
             });
-            let count = collection.state.lock().await.vectors.len();
+            let (count, over_bound) = {
+                let state = collection.state.lock().await;
+                let over_bound = state
+                    .vectors
+                    .values()
+                    .filter(|values| stored.metric.check_norm(values).is_err())
+                    .count();
+                (state.vectors.len(), over_bound)
+            };
+            if over_bound > 0 {
+                // Stored before the bound existed: kept as they are, and the operator is told.
+                tracing::warn!(
+                    collection = %stored.name,
+                    vectors = over_bound,
+                    "vectors longer than the norm bound (2^62) can give non-finite scores; \
+                     re-upsert them scaled down or delete them"
+                );
+            }
             index_of(&collection, &backend).await?;
             tracing::info!(collection = %stored.name, vectors = count, "loaded collection");
             collections.insert(stored.name, collection);

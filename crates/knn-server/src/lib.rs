@@ -8,6 +8,7 @@ pub mod api_error;
 pub mod backends;
 pub mod bench;
 pub mod collections;
+pub mod content_encoding;
 pub mod json_body;
 pub mod requests;
 pub mod serve;

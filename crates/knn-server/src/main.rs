@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use knn_core::Metric;
 use knn_server::backends::{self, BackendChoice, BackendSettings};
 use knn_server::bench::{self, BenchConfig};
+use knn_server::storage::EmptyFile;
 use tracing_subscriber::EnvFilter;
 
 /// Exact k-nearest-neighbour vector search over HTTP.
@@ -44,6 +45,11 @@ enum Command {
         /// Largest accepted request body; larger ones get 413.
         #[arg(long, default_value_t = 64 * 1024 * 1024)]
         max_body_bytes: usize,
+        /// Create a new store in an existing database file that holds nothing (zero bytes, or an
+        /// SQLite database without tables). Without it such a file is refused, since it may be a
+        /// store that was truncated or replaced. A file holding anything else is never touched.
+        #[arg(long)]
+        initialize_empty_database: bool,
     },
     /// Measure search throughput on a generated collection.
     Bench {
@@ -113,13 +119,20 @@ fn main() -> anyhow::Result<()> {
             backend,
             backend_settings,
             max_body_bytes,
+            initialize_empty_database,
         } => {
+            let empty = if initialize_empty_database {
+                EmptyFile::Initialize
+            } else {
+                EmptyFile::Refuse
+            };
             let backend = backends::select(backend, &backend_settings.settings())?;
             tokio::runtime::Runtime::new()
                 .context("starting the async runtime")?
                 .block_on(knn_server::serve::serve(
                     listen,
                     &data_dir,
+                    empty,
                     backend,
                     max_body_bytes,
                 ))

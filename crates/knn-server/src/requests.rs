@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use knn_core::{MAX_DIM, Matrix, Metric};
+use knn_core::{MAX_DIM, MAX_NORM, Matrix, Metric};
 use serde::Deserialize;
 
 use crate::api_error::ApiError;
@@ -38,7 +38,10 @@ impl CreateCollection {
     }
 }
 
-/// Names appear in URLs, so they are restricted to characters that need no escaping.
+/// Names appear in URLs, so they are restricted to characters that need no escaping; that already
+/// keeps out `/`, `\`, control characters and spaces. `.` and `..` are excluded as well: clients
+/// and proxies resolve them as path segments (`/collections/..` becomes `/`), so such a
+/// collection could be created but never reached.
 fn validate_name(name: &str) -> Result<(), ApiError> {
     let valid_chars = name
         .chars()
@@ -47,6 +50,12 @@ fn validate_name(name: &str) -> Result<(), ApiError> {
         return Err(ApiError::bad_request(
             "name",
             format!("name must be 1 to {MAX_NAME_LEN} characters of A-Z, a-z, 0-9, '-', '_', '.'"),
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(ApiError::bad_request(
+            "name",
+            format!("name {name:?} is a relative path segment, which URLs cannot address"),
         ));
     }
     Ok(())
@@ -195,7 +204,8 @@ fn validate_id(id: &str, field: &str) -> Result<(), ApiError> {
 }
 
 /// Dimension, finiteness (JSON has no NaN, but a number beyond the `f32` range such as `1e39`
-/// parses to infinity) and, for cosine, a non-zero length.
+/// parses to infinity), for dot and l2 a length within [`knn_core::MAX_NORM`] (so that no score
+/// overflows, in any backend) and, for cosine, a non-zero length.
 fn validate_values(
     values: &[f32],
     dimension: usize,
@@ -212,6 +222,16 @@ fn validate_values(
         return Err(ApiError::bad_request(
             format!("{field}[{j}]"),
             "value is not a finite 32-bit float (beyond ±3.4e38)",
+        ));
+    }
+    if let Err(norm) = metric.check_norm(values) {
+        return Err(ApiError::bad_request(
+            field,
+            format!(
+                "vector length {norm:.3e} exceeds {:.3e} (2^62), the most a {metric} vector may \
+                 have so that its scores cannot overflow 32-bit floats",
+                MAX_NORM
+            ),
         ));
     }
     if metric == Metric::Cosine && values.iter().all(|&v| v == 0.0) {

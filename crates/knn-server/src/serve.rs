@@ -12,15 +12,27 @@ use tokio::net::TcpListener;
 use crate::api;
 use crate::backends;
 use crate::collections::Registry;
-use crate::storage::Storage;
+use crate::storage::{EmptyFile, Storage};
 
 /// Opens the data directory, loads every collection into `backend` and builds the router.
+/// A database file that holds nothing is refused (see [`build_app_with`]).
 pub async fn build_app(
     data_dir: &Path,
     backend: Arc<dyn Backend>,
     max_body_bytes: usize,
 ) -> anyhow::Result<(Router, Arc<Registry>)> {
-    let storage = Storage::open(data_dir)
+    build_app_with(data_dir, EmptyFile::Refuse, backend, max_body_bytes).await
+}
+
+/// [`build_app`], with `empty` saying whether an existing database file that holds nothing
+/// (zero bytes, or SQLite without tables) may become a new store.
+pub async fn build_app_with(
+    data_dir: &Path,
+    empty: EmptyFile,
+    backend: Arc<dyn Backend>,
+    max_body_bytes: usize,
+) -> anyhow::Result<(Router, Arc<Registry>)> {
+    let storage = Storage::open(data_dir, empty)
         .await
         .with_context(|| format!("opening storage in {}", data_dir.display()))?;
     let registry = Arc::new(
@@ -34,6 +46,7 @@ pub async fn build_app(
 pub async fn serve(
     listen: SocketAddr,
     data_dir: &Path,
+    empty: EmptyFile,
     backend: Arc<dyn Backend>,
     max_body_bytes: usize,
 ) -> anyhow::Result<()> {
@@ -44,7 +57,7 @@ pub async fn serve(
         details = %backends::details_line(&device),
         "backend selected"
     );
-    let (app, registry) = build_app(data_dir, backend, max_body_bytes).await?;
+    let (app, registry) = build_app_with(data_dir, empty, backend, max_body_bytes).await?;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tower::ServiceExt;
 
+#[path = "support/gzip.rs"]
+mod gzip;
+
 const DEFAULT_LIMIT: usize = 64 * 1024 * 1024;
 
 struct TestApp {
@@ -70,6 +73,20 @@ impl TestApp {
         let request = Request::post(uri)
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body.into()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    async fn post_encoded(
+        &self,
+        uri: &str,
+        encoding: &str,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
+        let request = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_ENCODING, encoding)
+            .body(body.into())
             .unwrap();
         self.send(request).await
     }
@@ -195,6 +212,30 @@ async fn create_rejects_bad_fields_and_duplicates() {
             "name",
         ),
         (
+            json!({"name": ".", "dimension": 2, "metric": "dot"}),
+            "name",
+        ),
+        (
+            json!({"name": "..", "dimension": 2, "metric": "dot"}),
+            "name",
+        ),
+        (
+            json!({"name": "a\\b", "dimension": 2, "metric": "dot"}),
+            "name",
+        ),
+        (
+            json!({"name": "a\u{1}b", "dimension": 2, "metric": "dot"}),
+            "name",
+        ),
+        (
+            json!({"name": "a\nb", "dimension": 2, "metric": "dot"}),
+            "name",
+        ),
+        (
+            json!({"name": "a b", "dimension": 2, "metric": "dot"}),
+            "name",
+        ),
+        (
             json!({"name": "c", "dimension": 2, "metric": "dot", "size": 1}),
             "size",
         ),
@@ -206,6 +247,30 @@ async fn create_rejects_bad_fields_and_duplicates() {
         );
     }
     app.create("c", 4096, "dot").await;
+    // Dots inside a name are fine; only the path segments `.` and `..` are not.
+    app.create("...", 2, "dot").await;
+    app.create("v1.2", 2, "dot").await;
+    let (status, body) = app
+        .post(
+            "/collections",
+            json!({"name": "..", "dimension": 2, "metric": "dot"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"error": "name \"..\" is a relative path segment, which URLs cannot address", "field": "name"})
+        )
+    );
+    let (_, body) = app.get("/collections").await;
+    let names: Vec<&str> = body["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["...", "c", "v1.2"]);
     assert_error(
         app.post(
             "/collections",
@@ -609,4 +674,206 @@ async fn collections_and_vectors_are_loaded_again_on_start() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(ids(&body["hits"]), ["b", "a"]);
+}
+
+#[tokio::test]
+async fn vectors_whose_scores_could_overflow_are_rejected_with_the_field() {
+    let app = app().await;
+    app.create("dot", 2, "dot").await;
+    app.create("l2", 2, "l2").await;
+    app.create("cos", 2, "cosine").await;
+    // The issue's example: finite, but 3e38 * 3e38 overflows f32 and inf - inf is NaN.
+    for name in ["dot", "l2"] {
+        let (status, body) = app
+            .upsert(
+                name,
+                json!([
+                    {"id": "ok", "values": [1.0, 2.0]},
+                    {"id": "big", "values": [3e38, -3e38]},
+                ]),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["field"], "vectors[1].values", "{body}");
+        assert_eq!(
+            body["error"],
+            format!(
+                "vector length 4.243e38 exceeds 4.612e18 (2^62), the most a {name} vector may \
+                 have so that its scores cannot overflow 32-bit floats"
+            )
+        );
+        assert_eq!(app.count(name).await, 0, "nothing of the batch stored");
+        // At the bound is accepted, and its scores are finite numbers.
+        let at_bound = 4.6e18f32;
+        let (status, body) = app
+            .upsert(
+                name,
+                json!([
+                    {"id": "a", "values": [at_bound, 0.0]},
+                    {"id": "b", "values": [-at_bound, 0.0]},
+                    {"id": "c", "values": [0.0, 1.0]},
+                ]),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let uri = format!("/collections/{name}/query");
+        assert_error(
+            app.post(&uri, json!({"vector": [3e38, 3e38]})).await,
+            StatusCode::BAD_REQUEST,
+            "vector",
+        );
+        assert_error(
+            app.post(&uri, json!({"vectors": [[1.0, 1.0], [1e19, 1.0]]}))
+                .await,
+            StatusCode::BAD_REQUEST,
+            "vectors[1]",
+        );
+        let (status, body) = app
+            .post(&uri, json!({"vector": [-at_bound, 0.0], "k": 3}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let hits = body["hits"].as_array().unwrap();
+        assert_eq!(hits.len(), 3);
+        for hit in hits {
+            assert!(hit["score"].as_f64().is_some_and(f64::is_finite), "{body}");
+        }
+        // `b` equals the query: the largest dot product, the smallest distance.
+        assert_eq!(hits[0]["id"], "b", "{body}");
+        assert_eq!(
+            ids(&body["hits"])[2],
+            "a",
+            "the farthest, with a finite score: {body}"
+        );
+    }
+    // Cosine scales every vector to unit length first, so any finite vector is fine.
+    let (status, body) = app
+        .upsert("cos", json!([{"id": "big", "values": [3e38, -3e38]}]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post("/collections/cos/query", json!({"vector": [3e38, 3e38]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let score = body["hits"][0]["score"].as_f64().unwrap();
+    assert!(score.abs() < 1e-6, "orthogonal: {body}");
+}
+
+#[tokio::test]
+async fn a_gzip_body_is_decompressed_and_other_encodings_are_415() {
+    let app = app().await;
+    app.create("c", 2, "dot").await;
+    let body = json!({"vectors": [{"id": "a", "values": [1.0, 2.0]}]}).to_string();
+    for encoding in ["gzip", "GZip", "x-gzip"] {
+        let (status, answer) = app
+            .post_encoded(
+                "/collections/c/upsert",
+                encoding,
+                gzip::gzip_stored(body.as_bytes()),
+            )
+            .await;
+        assert_eq!(
+            (status, answer),
+            (StatusCode::OK, json!({"upserted": 1, "count": 1})),
+            "{encoding}"
+        );
+    }
+    let (status, answer) = app
+        .post_encoded("/collections/c/upsert", "identity", body.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    for encoding in ["br", "deflate", "zstd", "gzip, gzip", "compress"] {
+        let (status, answer) = app
+            .post_encoded("/collections/c/upsert", encoding, body.clone())
+            .await;
+        assert_eq!(
+            (status, answer),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                json!({
+                    "error": format!(
+                        "content-encoding {encoding:?} is not supported; send the body as gzip, identity"
+                    ),
+                    "field": "content-encoding"
+                })
+            )
+        );
+    }
+    // Bytes that are not gzip under a gzip label: the body cannot be read.
+    let (status, answer) = app
+        .post_encoded("/collections/c/upsert", "gzip", body.clone())
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["field"], "body", "{answer}");
+    assert_eq!(app.count("c").await, 1);
+}
+
+#[tokio::test]
+async fn the_body_limit_applies_to_the_decompressed_size() {
+    let app = app_with_limit(1024).await;
+    app.create("c", 1, "dot").await;
+    let vectors: Vec<Value> = (0..200)
+        .map(|i| json!({"id": format!("{i}"), "values": [1.0]}))
+        .collect();
+    let body = json!({ "vectors": vectors }).to_string();
+    assert!(body.len() > 1024);
+    let compressed = gzip::gzip_stored(body.as_bytes());
+    let (status, answer) = app
+        .post_encoded("/collections/c/upsert", "gzip", compressed)
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert_eq!(app.count("c").await, 0);
+}
+
+#[tokio::test]
+async fn a_top_level_array_body_is_400_naming_it() {
+    let app = app().await;
+    app.create("c", 1, "dot").await;
+    let (status, body) = app
+        .post_raw("/collections/c/upsert", r#"[[{"id":"a","values":[1]}]]"#)
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"error": "the request body must be a JSON object, got an array", "field": "body"})
+        )
+    );
+    let (status, body) = app.post_raw("/collections", r#"["c2", 1, "dot"]"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(app.count("c").await, 0);
+    let (status, _) = app.get("/collections/c2").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_lone_surrogate_escape_is_400_explaining_it() {
+    let app = app().await;
+    app.create("c", 1, "dot").await;
+    let (status, body) = app
+        .post_raw(
+            "/collections/c/upsert",
+            r#"{"vectors":[{"id":"a\ud800","values":[1]}]}"#,
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({
+                "error": "invalid string escape \\ud800 at line 1 column 27: a UTF-16 surrogate \
+                          must come as a pair, \\uD800-\\uDBFF followed by \\uDC00-\\uDFFF; alone \
+                          it is not a character",
+                "field": "vectors[0].id"
+            })
+        )
+    );
+    // A proper pair is one character.
+    let (status, body) = app
+        .post_raw(
+            "/collections/c/upsert",
+            r#"{"vectors":[{"id":"\ud83d\ude00","values":[1]}]}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

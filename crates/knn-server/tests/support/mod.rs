@@ -1,6 +1,13 @@
 //! Runs the real `knn-server` binary and talks to it with a minimal HTTP/1.1 client over
 //! `std::net::TcpStream`, so these tests need no HTTP client crate.
 
+// Each test file uses its own part of this module.
+#![allow(dead_code)]
+
+pub mod namespace;
+
+use std::ffi::OsString;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -19,7 +26,19 @@ pub struct Server {
 
 /// Starts `knn-server serve` on a free port over `data_dir` and waits until it listens.
 pub fn start(data_dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_knn-server"))
+    start_wrapped(&[], data_dir, &[])
+}
+
+/// [`start`], run through `wrapper` (a command that runs its arguments, such as `nsenter …`),
+/// with `extra` arguments after `serve`'s own.
+pub fn start_wrapped(wrapper: &[OsString], data_dir: &Path, extra: &[&str]) -> Server {
+    let binary = OsString::from(env!("CARGO_BIN_EXE_knn-server"));
+    let (program, leading) = match wrapper.split_first() {
+        Some((program, rest)) => (program.clone(), [rest, &[binary]].concat()),
+        None => (binary, Vec::new()),
+    };
+    let mut child = Command::new(program)
+        .args(leading)
         .args([
             "--log-format",
             "text",
@@ -31,6 +50,7 @@ pub fn start(data_dir: &Path) -> Server {
         ])
         .arg("--data-dir")
         .arg(data_dir)
+        .args(extra)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
