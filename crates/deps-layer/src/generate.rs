@@ -246,7 +246,8 @@ pub fn generate(options: &Options, out_from_root: &str) -> Result<(Layer, Worksp
     let lock = LockFile::read(&lock_path)?;
     lock.check_git_revisions(&lock_path)?;
     let units = variant_units(options, &workspace)?;
-    let plan = Plan::new(&workspace.metadata, &workspace.local, &units);
+    let mut plan = Plan::new(&workspace.metadata, &workspace.local, &units);
+    plan.keep_resolvable(&lock);
     let manifest = read_toml(&workspace.root_manifest)?;
     let local_names: BTreeSet<String> = workspace
         .metadata

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::lock::LockFile;
 use crate::metadata::Metadata;
 use crate::unit_graph::{Classified, Lto, Side};
 
@@ -26,10 +27,24 @@ pub enum Part {
     /// Target-side libraries that cargo embeds as object code and bitcode (LTO with a cdylib or
     /// staticlib root): a helper library with those crate types.
     Objects,
+    /// Host-side libraries whose features only the test build needs: a proc-macro helper used as
+    /// a dev-dependency, so its dependencies compile for the host in test builds only.
+    DevHost,
+    /// Object code only the test build needs (a cdylib/staticlib member reaching a package
+    /// through a dev-dependency's features): like `Objects`, but a dev-dependency, so it never
+    /// unifies features into the layer's `cargo build`.
+    DevObjects,
 }
 
 impl Part {
-    pub const ALL: [Part; 4] = [Part::Normal, Part::Host, Part::Dev, Part::Objects];
+    pub const ALL: [Part; 6] = [
+        Part::Normal,
+        Part::Host,
+        Part::Dev,
+        Part::Objects,
+        Part::DevHost,
+        Part::DevObjects,
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +65,11 @@ pub struct Plan {
     pub has_bin: bool,
     /// Package id → the `target` condition under which the workspace needs it.
     pub conditions: BTreeMap<String, String>,
+    /// External packages of the workspace lock that no unit of the real build needs (optional
+    /// dependencies no variant enables, other members' dependencies under a package selection),
+    /// keyed by `name version source`. The real build still resolves its whole lock, so the
+    /// layer's lock (which the flake vendors) must keep them: they are declared, never built.
+    pub never_built: BTreeMap<String, PackageInfo>,
 }
 
 /// The external units of one variant, per command.
@@ -88,6 +108,39 @@ fn library_features(
 }
 
 impl Plan {
+    /// Records every external package of the workspace lock that the parts do not reach.
+    pub fn keep_resolvable(&mut self, lock: &LockFile) {
+        let reached: BTreeSet<(&str, &str, &str)> = self
+            .packages
+            .values()
+            .map(|info| {
+                (
+                    info.name.as_str(),
+                    info.version.as_str(),
+                    info.source.as_str(),
+                )
+            })
+            .collect();
+        self.never_built = lock
+            .packages
+            .keys()
+            .filter(|(name, version, source)| {
+                !source.is_empty()
+                    && !reached.contains(&(name.as_str(), version.as_str(), source.as_str()))
+            })
+            .map(|(name, version, source)| {
+                (
+                    format!("{name} {version} {source}"),
+                    PackageInfo {
+                        name: name.clone(),
+                        version: version.clone(),
+                        source: source.clone(),
+                    },
+                )
+            })
+            .collect();
+    }
+
     pub fn new(
         metadata: &Metadata,
         local: &BTreeSet<String>,
@@ -118,17 +171,23 @@ impl Plan {
                 }
             }
             for ((pkg, side), features) in &test {
-                let wanted = *side == Side::Target || proc_macros.contains(pkg);
-                if wanted && build.get(&(pkg.clone(), *side)) != Some(features) {
+                if build.get(&(pkg.clone(), *side)) == Some(features) {
+                    continue;
+                }
+                if *side == Side::Target || proc_macros.contains(pkg) {
                     add(Part::Dev, pkg, features);
+                } else {
+                    add(Part::DevHost, pkg, features);
                 }
             }
-            for pkg in objects.iter().chain(&test_objects) {
-                if let Some(features) = build
-                    .get(&(pkg.clone(), Side::Target))
-                    .or_else(|| test.get(&(pkg.clone(), Side::Target)))
-                {
+            for pkg in &objects {
+                if let Some(features) = build.get(&(pkg.clone(), Side::Target)) {
                     add(Part::Objects, pkg, features);
+                }
+            }
+            for pkg in test_objects.difference(&objects) {
+                if let Some(features) = test.get(&(pkg.clone(), Side::Target)) {
+                    add(Part::DevObjects, pkg, features);
                 }
             }
         }
