@@ -14,6 +14,7 @@ pub mod plan;
 pub mod platform;
 pub mod unit_graph;
 pub mod variants;
+pub mod vendor;
 pub mod verify;
 
 pub use error::{Error, Result};
