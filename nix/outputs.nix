@@ -11,6 +11,8 @@
   plan,
   system,
   advisory-db,
+  # lock files of test workspaces inside the source whose crates the tests need offline
+  testCargoLocks ? [],
 }: let
   nixLib = import ./lib;
 
@@ -18,7 +20,10 @@
   toolchain = pkgs.callPackage ./toolchain.nix {};
 
   layerSrc = ./deps;
-  cargoVendorDir = pkgs.callPackage ./vendor.nix {inherit craneLib;};
+  cargoVendorDir = pkgs.callPackage ./vendor.nix {
+    inherit craneLib;
+    extraCargoLocks = testCargoLocks;
+  };
   src = pkgs.callPackage ./source.nix {
     inherit craneLib;
     extraExtensions = nixLib.sourceExtensions;
