@@ -239,3 +239,142 @@ impl Plan {
         plan
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::unit_graph::{Unit, UnitProfile, UnitTarget};
+
+    const CRATES_IO: &str = "registry+https://github.com/rust-lang/crates.io-index";
+
+    fn id(name: &str, version: &str) -> String {
+        format!("{CRATES_IO}#{name}@{version}")
+    }
+
+    fn metadata(packages: &[(&str, &str)]) -> Metadata {
+        let packages: Vec<serde_json::Value> = packages
+            .iter()
+            .map(|(name, version)| {
+                serde_json::json!({
+                    "id": id(name, version), "name": name, "version": version,
+                    "source": CRATES_IO, "targets": [], "manifest_path": "/x/Cargo.toml"
+                })
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "packages": packages, "workspace_members": [], "resolve": null, "workspace_root": "/x"
+        }))
+        .unwrap()
+    }
+
+    fn lib(name: &str, version: &str, features: &[&str], side: Side, lto: Lto) -> Classified {
+        Classified {
+            index: 0,
+            unit: Unit {
+                pkg_id: id(name, version),
+                target: UnitTarget {
+                    kind: vec!["lib".into()],
+                    crate_types: vec!["lib".into()],
+                    name: name.into(),
+                },
+                profile: UnitProfile {
+                    name: "release".into(),
+                    opt_level: "3".into(),
+                    lto: "thin".into(),
+                    debuginfo: None,
+                    debug_assertions: false,
+                    overflow_checks: false,
+                    panic: "unwind".into(),
+                    codegen_units: None,
+                },
+                mode: "build".into(),
+                features: features.iter().map(|f| f.to_string()).collect(),
+                dependencies: Vec::new(),
+            },
+            side,
+            lto,
+        }
+    }
+
+    fn part<'a>(plan: &'a Plan, part: Part) -> Vec<&'a str> {
+        plan.parts[&part].keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn test_only_object_code_and_host_features_go_to_dev_side_helpers() {
+        let metadata = metadata(&[
+            ("getrandom", "0.2.17"),
+            ("rand_core", "0.6.4"),
+            ("memchr", "2.8.3"),
+        ]);
+        let build = vec![
+            lib(
+                "getrandom",
+                "0.2.17",
+                &[],
+                Side::Target,
+                Lto::ObjectAndBitcode,
+            ),
+            lib("memchr", "2.8.3", &[], Side::Host, Lto::OnlyObject),
+        ];
+        let test = vec![
+            lib(
+                "getrandom",
+                "0.2.17",
+                &["std"],
+                Side::Target,
+                Lto::ObjectAndBitcode,
+            ),
+            lib(
+                "rand_core",
+                "0.6.4",
+                &["std"],
+                Side::Target,
+                Lto::ObjectAndBitcode,
+            ),
+            lib("memchr", "2.8.3", &["std"], Side::Host, Lto::OnlyObject),
+        ];
+        let units = BTreeMap::from([("cpu".to_string(), VariantUnits { build, test })]);
+        let plan = Plan::new(&metadata, &BTreeSet::new(), &units);
+        assert_eq!(part(&plan, Part::Objects), [id("getrandom", "0.2.17")]);
+        assert_eq!(part(&plan, Part::DevObjects), [id("rand_core", "0.6.4")]);
+        assert_eq!(part(&plan, Part::Host), [id("memchr", "2.8.3")]);
+        assert_eq!(part(&plan, Part::DevHost), [id("memchr", "2.8.3")]);
+        assert_eq!(
+            plan.parts[&Part::DevHost][&id("memchr", "2.8.3")]["cpu"],
+            Features::from(["std".to_string()])
+        );
+    }
+
+    #[test]
+    fn packages_no_build_compiles_are_kept_resolvable() {
+        let metadata = metadata(&[("memchr", "2.8.3")]);
+        let units = BTreeMap::from([(
+            "cpu".to_string(),
+            VariantUnits {
+                build: vec![lib("memchr", "2.8.3", &[], Side::Target, Lto::OnlyBitcode)],
+                test: Vec::new(),
+            },
+        )]);
+        let mut plan = Plan::new(&metadata, &BTreeSet::new(), &units);
+        let lock = LockFile::parse(
+            Path::new("Cargo.lock"),
+            &format!(
+                "version = 4\n\
+                 [[package]]\nname = \"app\"\nversion = \"0.1.0\"\n\
+                 [[package]]\nname = \"memchr\"\nversion = \"2.8.3\"\nsource = \"{CRATES_IO}\"\n\
+                 [[package]]\nname = \"itoa\"\nversion = \"1.0.19\"\nsource = \"{CRATES_IO}\"\n"
+            ),
+        )
+        .unwrap();
+        plan.keep_resolvable(&lock);
+        let kept: Vec<&str> = plan
+            .never_built
+            .values()
+            .map(|info| info.name.as_str())
+            .collect();
+        assert_eq!(kept, ["itoa"]);
+    }
+}
