@@ -237,8 +237,8 @@ fn lock_helper(head: &str, name: &str, plan: &Plan) -> String {
     );
     let mut lines: Vec<(String, String)> = plan
         .never_built
-        .iter()
-        .filter_map(|(id, _)| keys.get(id).map(|key| (key.clone(), id.clone())))
+        .keys()
+        .filter_map(|id| keys.get(id).map(|key| (key.clone(), id.clone())))
         .collect();
     lines.sort();
     for (key, id) in lines {

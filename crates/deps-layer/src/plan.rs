@@ -298,7 +298,7 @@ mod tests {
         }
     }
 
-    fn part<'a>(plan: &'a Plan, part: Part) -> Vec<&'a str> {
+    fn part(plan: &Plan, part: Part) -> Vec<&str> {
         plan.parts[&part].keys().map(String::as_str).collect()
     }
 
