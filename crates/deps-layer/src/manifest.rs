@@ -24,8 +24,9 @@ impl Part {
     }
 }
 
-/// The helper that declares the packages no build compiles (see `Plan::never_built`): a member of
-/// the layer's workspace, so its dependencies are in the layer's lock, that nothing depends on.
+/// The helper that declares the packages of the workspace lock the other parts leave out of the
+/// layer's lock (see `Plan::never_built`): a member of the layer's workspace, so its dependencies
+/// are in the layer's lock, that nothing depends on.
 pub const LOCK_HELPER: (&str, &str) = ("lock", "workspace-deps-lock");
 
 /// The version requirement pinning one locked version. Build metadata is left out: cargo ignores
@@ -224,14 +225,14 @@ fn package_table(name: &str) -> String {
     )
 }
 
-/// The lock helper's manifest: every package no build compiles, optional and never enabled (no
-/// feature of the layer names it and nothing depends on the helper), so cargo keeps it in the
-/// lock, which covers every feature, and compiles it in no build.
+/// The lock helper's manifest: every package the other parts leave out of the lock, optional and
+/// never enabled (no feature of the layer names it and nothing depends on the helper), so cargo
+/// keeps it in the lock, which covers every feature, and compiles it in no build.
 fn lock_helper(head: &str, name: &str, plan: &Plan) -> String {
     let keys = dependency_keys(&plan.never_built);
     let mut manifest = format!(
-        "{head}\n{}\n# Never built: its optional dependencies keep the packages of the workspace lock\n\
-         # that no variant compiles resolvable from this lock (the one the flake vendors).\n\
+        "{head}\n{}\n# Never built: its optional dependencies keep the packages of the workspace lock that\n\
+         # no variant compiles resolvable from this lock (the one the flake vendors).\n\
          [dependencies]\n",
         package_table(name)
     );

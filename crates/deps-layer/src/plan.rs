@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::lock::LockFile;
+use crate::lock::{LockFile, LockKey};
 use crate::metadata::Metadata;
 use crate::unit_graph::{Classified, Lto, Side};
 
@@ -65,10 +65,10 @@ pub struct Plan {
     pub has_bin: bool,
     /// Package id → the `target` condition under which the workspace needs it.
     pub conditions: BTreeMap<String, String>,
-    /// External packages of the workspace lock that no unit of the real build needs (optional
-    /// dependencies no variant enables, other members' dependencies under a package selection),
-    /// keyed by `name version source`. The real build still resolves its whole lock, so the
-    /// layer's lock (which the flake vendors) must keep them: they are declared, never built.
+    /// External packages of the workspace lock that the parts alone leave out of the layer's lock
+    /// (optional dependencies no variant enables, other members' dependencies under a package
+    /// selection), keyed by `name version source`. The real build still resolves its whole lock,
+    /// so the layer's lock (which the flake vendors) must keep them: declared, never built.
     pub never_built: BTreeMap<String, PackageInfo>,
 }
 
@@ -108,25 +108,23 @@ fn library_features(
 }
 
 impl Plan {
-    /// Records every external package of the workspace lock that the parts do not reach.
-    pub fn keep_resolvable(&mut self, lock: &LockFile) {
-        let reached: BTreeSet<(&str, &str, &str)> = self
-            .packages
-            .values()
-            .map(|info| {
-                (
-                    info.name.as_str(),
-                    info.version.as_str(),
-                    info.source.as_str(),
-                )
-            })
-            .collect();
-        self.never_built = lock
+    /// Records the external packages of the workspace lock that the layer's lock, as cargo
+    /// completed it for the parts alone, lacks. `local` (the lock keys of the local packages,
+    /// registry crates that depend on a local one included) stays out: declaring such a crate
+    /// would pull its local dependency from the registry.
+    pub fn keep_resolvable(
+        &mut self,
+        workspace_lock: &LockFile,
+        layer_lock: &LockFile,
+        local: &BTreeSet<LockKey>,
+    ) {
+        self.never_built = workspace_lock
             .packages
             .keys()
-            .filter(|(name, version, source)| {
-                !source.is_empty()
-                    && !reached.contains(&(name.as_str(), version.as_str(), source.as_str()))
+            .filter(|key| {
+                !key.2.is_empty()
+                    && !local.contains(*key)
+                    && !layer_lock.packages.contains_key(*key)
             })
             .map(|(name, version, source)| {
                 (
@@ -359,17 +357,33 @@ mod tests {
             },
         )]);
         let mut plan = Plan::new(&metadata, &BTreeSet::new(), &units);
-        let lock = LockFile::parse(
-            Path::new("Cargo.lock"),
-            &format!(
-                "version = 4\n\
-                 [[package]]\nname = \"app\"\nversion = \"0.1.0\"\n\
-                 [[package]]\nname = \"memchr\"\nversion = \"2.8.3\"\nsource = \"{CRATES_IO}\"\n\
-                 [[package]]\nname = \"itoa\"\nversion = \"1.0.19\"\nsource = \"{CRATES_IO}\"\n"
-            ),
-        )
-        .unwrap();
-        plan.keep_resolvable(&lock);
+        let package = |name: &str, version: &str, source: &str| {
+            format!(
+                "[[package]]\nname = \"{name}\"\nversion = \"{version}\"\nsource = \"{source}\"\n"
+            )
+        };
+        let workspace_lock = format!(
+            "version = 4\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n{}{}{}{}",
+            package("memchr", "2.8.3", CRATES_IO),
+            package("itoa", "1.0.19", CRATES_IO),
+            package("libc", "0.2.191", CRATES_IO),
+            // A registry crate depending on a local one: local too, never declared.
+            package("uses-local", "1.0.0", CRATES_IO),
+        );
+        let workspace_lock = LockFile::parse(Path::new("Cargo.lock"), &workspace_lock).unwrap();
+        // What cargo completed for the parts alone: memchr and what it reached (libc).
+        let layer_lock = format!(
+            "version = 4\n[[package]]\nname = \"workspace-deps\"\nversion = \"0.0.0\"\n{}{}",
+            package("memchr", "2.8.3", CRATES_IO),
+            package("libc", "0.2.191", CRATES_IO),
+        );
+        let layer_lock = LockFile::parse(Path::new("x"), &layer_lock).unwrap();
+        let local = BTreeSet::from([(
+            "uses-local".to_string(),
+            "1.0.0".to_string(),
+            CRATES_IO.to_string(),
+        )]);
+        plan.keep_resolvable(&workspace_lock, &layer_lock, &local);
         let kept: Vec<&str> = plan
             .never_built
             .values()
