@@ -36,10 +36,19 @@
       payload = "knn-server";
     };
 
+    # Lock files of the test workspaces the tests build offline (deps-layer's fixtures): their
+    # crates join the one vendor directory, so the nextest checks resolve them. A new fixture with
+    # a Cargo.lock is picked up without listing it here.
+    testCargoLocks = let
+      fixtures = ./crates/deps-layer/tests/fixtures;
+      lockOf = name: fixtures + "/${name}/Cargo.lock";
+    in
+      map lockOf (builtins.filter (name: builtins.pathExists (lockOf name)) (builtins.attrNames (builtins.readDir fixtures)));
+
     outputsFor = system: pkgs: pkgsWithConfig:
       import ./nix/outputs.nix {
         inherit (nixpkgs) lib;
-        inherit system pkgs pkgsWithConfig crane plan advisory-db naersk;
+        inherit system pkgs pkgsWithConfig crane plan advisory-db naersk testCargoLocks;
       };
   in
     flake-utils.lib.eachSystem plan.systems (system: let

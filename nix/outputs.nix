@@ -13,6 +13,8 @@
   advisory-db,
   # naersk's source, for the comparison build beside crane
   naersk,
+  # lock files of test workspaces inside the source whose crates the tests need offline
+  testCargoLocks ? [],
 }: let
   nixLib = import ./lib;
 
@@ -20,7 +22,10 @@
   toolchain = pkgs.callPackage ./toolchain.nix {};
 
   layerSrc = ./deps;
-  cargoVendorDir = pkgs.callPackage ./vendor.nix {inherit craneLib;};
+  cargoVendorDir = pkgs.callPackage ./vendor.nix {
+    inherit craneLib;
+    extraCargoLocks = testCargoLocks;
+  };
   src = pkgs.callPackage ./source.nix {
     inherit craneLib;
     extraExtensions = nixLib.sourceExtensions;

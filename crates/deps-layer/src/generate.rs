@@ -273,28 +273,7 @@ pub fn generate(options: &Options, out_from_root: &str) -> Result<(Layer, Worksp
     let lock = LockFile::read(&lock_path)?;
     lock.check_git_revisions(&lock_path)?;
     let units = variant_units(options, &workspace)?;
-    let plan = Plan::new(&workspace.metadata, &workspace.local, &units);
-    let manifest = read_toml(&workspace.root_manifest)?;
-    let local_names: BTreeSet<String> = workspace
-        .metadata
-        .packages
-        .iter()
-        .filter(|package| workspace.local.contains(&package.id))
-        .map(|package| package.name.clone())
-        .collect();
-    let carried = Carried {
-        resolver: resolver(&manifest),
-        tables: carried_tables(&manifest, &local_names),
-        regenerate: regenerate_command(out_from_root, &options.selection),
-    };
-    let mut files = manifest::render(&plan, &carried);
-    if let Some(config) = cargo_config(&workspace.root)? {
-        files.insert(
-            ".cargo/config.toml".into(),
-            format!("{}\n{config}", manifest::header(&carried.regenerate)),
-        );
-    }
-
+    let mut plan = Plan::new(&workspace.metadata, &workspace.local, &units);
     let removed: BTreeSet<LockKey> = workspace
         .metadata
         .packages
@@ -308,14 +287,51 @@ pub fn generate(options: &Options, out_from_root: &str) -> Result<(Layer, Worksp
             )
         })
         .collect();
-    let scratch = tempfile::tempdir().map_err(|source| Error::Write {
-        path: std::env::temp_dir(),
-        source,
-    })?;
-    let mut with_lock = files.clone();
-    with_lock.insert("Cargo.lock".into(), lock.without(&removed));
-    write_files(scratch.path(), &with_lock)?;
-    let completed = crate::lock::complete(&options.cargo, scratch.path(), &lock)?;
+    let manifest = read_toml(&workspace.root_manifest)?;
+    let local_names: BTreeSet<String> = workspace
+        .metadata
+        .packages
+        .iter()
+        .filter(|package| workspace.local.contains(&package.id))
+        .map(|package| package.name.clone())
+        .collect();
+    let carried = Carried {
+        resolver: resolver(&manifest),
+        tables: carried_tables(&manifest, &local_names),
+        regenerate: regenerate_command(out_from_root, &options.selection),
+    };
+    let config = cargo_config(&workspace.root)?;
+    let render = |plan: &Plan| {
+        let mut files = manifest::render(plan, &carried);
+        if let Some(config) = &config {
+            files.insert(
+                ".cargo/config.toml".into(),
+                format!("{}\n{config}", manifest::header(&carried.regenerate)),
+            );
+        }
+        files
+    };
+    let complete = |files: &BTreeMap<String, String>| -> Result<String> {
+        let scratch = tempfile::tempdir().map_err(|source| Error::Write {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let mut with_lock = files.clone();
+        with_lock.insert("Cargo.lock".into(), lock.without(&removed));
+        write_files(scratch.path(), &with_lock)?;
+        crate::lock::complete(&options.cargo, scratch.path(), &lock)
+    };
+
+    let mut files = render(&plan);
+    let mut completed = complete(&files)?;
+    // The packages cargo dropped from the parts' lock are declared in the lock helper, and the
+    // lock completed again with it.
+    let layer_lock = LockFile::parse(Path::new("Cargo.lock"), &completed)?;
+    plan.keep_resolvable(&lock, &layer_lock, &removed);
+    if !plan.never_built.is_empty() {
+        files = render(&plan);
+        completed = complete(&files)?;
+    }
     files.insert("Cargo.lock".into(), completed);
     Ok((Layer { files }, workspace))
 }

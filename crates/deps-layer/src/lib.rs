@@ -16,6 +16,7 @@ pub mod platform;
 pub mod progress;
 pub mod unit_graph;
 pub mod variants;
+pub mod vendor;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -49,6 +49,10 @@ struct VerifyArgs {
     /// Verify this layer folder instead of a freshly generated one.
     #[arg(long)]
     layer: Option<PathBuf>,
+    /// Vendor the layer's lock (`cargo vendor`) and build both the layer and the real workspace
+    /// offline against that folder only, as the flake does.
+    #[arg(long)]
+    vendored: bool,
 }
 
 #[derive(Args)]
@@ -151,6 +155,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 layered: args.layered,
                 clippy: args.clippy,
                 layer: args.layer,
+                vendored: args.vendored,
             };
             let mut missed = 0;
             verify::verify_each(&options, |report| {

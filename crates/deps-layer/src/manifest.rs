@@ -18,8 +18,22 @@ impl Part {
             Part::Host => Some(("host", "workspace-deps-host")),
             Part::Dev => Some(("dev", "workspace-deps-dev")),
             Part::Objects => Some(("objects", "workspace-deps-objects")),
+            Part::DevHost => Some(("dev-host", "workspace-deps-dev-host")),
+            Part::DevObjects => Some(("dev-objects", "workspace-deps-dev-objects")),
         }
     }
+}
+
+/// The helper that declares the packages of the workspace lock the other parts leave out of the
+/// layer's lock (see `Plan::never_built`): a member of the layer's workspace, so its dependencies
+/// are in the layer's lock, that nothing depends on.
+pub const LOCK_HELPER: (&str, &str) = ("lock", "workspace-deps-lock");
+
+/// The version requirement pinning one locked version. Build metadata is left out: cargo ignores
+/// it in requirements (and warns), and one source cannot hold two versions differing only in it.
+pub fn pin(version: &str) -> String {
+    let without_metadata = version.split('+').next().unwrap_or(version);
+    format!("={without_metadata}")
 }
 
 /// What besides the plan shapes the root manifest, taken from the workspace's root manifest.
@@ -143,7 +157,7 @@ fn part_dependencies(
         let _ = write!(
             lines,
             "version = {}, default-features = false",
-            quote(&format!("={}", info.version))
+            quote(&pin(&info.version))
         );
         if !common.is_empty() {
             let _ = write!(lines, ", features = {}", quote_list(&common));
@@ -211,6 +225,39 @@ fn package_table(name: &str) -> String {
     )
 }
 
+/// The lock helper's manifest: every package the other parts leave out of the lock, optional and
+/// never enabled (no feature of the layer names it and nothing depends on the helper), so cargo
+/// keeps it in the lock, which covers every feature, and compiles it in no build.
+fn lock_helper(head: &str, name: &str, plan: &Plan) -> String {
+    let keys = dependency_keys(&plan.never_built);
+    let mut manifest = format!(
+        "{head}\n{}\n# Never built: its optional dependencies keep the packages of the workspace lock that\n\
+         # no variant compiles resolvable from this lock (the one the flake vendors).\n\
+         [dependencies]\n",
+        package_table(name)
+    );
+    let mut lines: Vec<(String, String)> = plan
+        .never_built
+        .keys()
+        .filter_map(|id| keys.get(id).map(|key| (key.clone(), id.clone())))
+        .collect();
+    lines.sort();
+    for (key, id) in lines {
+        let info = &plan.never_built[&id];
+        let _ = write!(manifest, "{key} = {{ ");
+        if key != info.name {
+            let _ = write!(manifest, "package = {}, ", quote(&info.name));
+        }
+        let _ = writeln!(
+            manifest,
+            "version = {}, default-features = false, optional = true{} }}",
+            quote(&pin(&info.version)),
+            source_fields(&info.source)
+        );
+    }
+    manifest
+}
+
 /// All files of the layer except the lock, keyed by relative path.
 pub fn render(plan: &Plan, carried: &Carried) -> BTreeMap<String, String> {
     let keys = dependency_keys(&plan.packages);
@@ -252,12 +299,19 @@ pub fn render(plan: &Plan, carried: &Carried) -> BTreeMap<String, String> {
                 let mut manifest = head.clone();
                 manifest.push('\n');
                 manifest.push_str(&package_table(name));
-                if part == Part::Objects {
-                    let _ = write!(
-                        manifest,
-                        "\n[lib]\npath = \"src/lib.rs\"\ncrate-type = {}\n",
-                        quote_list(&plan.object_crate_types)
-                    );
+                match part {
+                    Part::Objects | Part::DevObjects => {
+                        let _ = write!(
+                            manifest,
+                            "\n[lib]\npath = \"src/lib.rs\"\ncrate-type = {}\n",
+                            quote_list(&plan.object_crate_types)
+                        );
+                    }
+                    // A proc-macro's dependencies compile for the host, like build-dependencies.
+                    Part::DevHost => {
+                        manifest.push_str("\n[lib]\npath = \"src/lib.rs\"\nproc-macro = true\n");
+                    }
+                    Part::Normal | Part::Host | Part::Dev => {}
                 }
                 manifest.push('\n');
                 manifest.push_str(&features_table(&requests));
@@ -303,6 +357,12 @@ pub fn render(plan: &Plan, carried: &Carried) -> BTreeMap<String, String> {
             format!("{rust_head}\nfn main() {{}}\n"),
         );
     }
+    if !plan.never_built.is_empty() {
+        let (dir, name) = LOCK_HELPER;
+        members.push(dir.to_string());
+        files.insert(format!("{dir}/Cargo.toml"), lock_helper(&head, name, plan));
+        files.insert(format!("{dir}/src/lib.rs"), rust_head.clone());
+    }
     let _ = write!(
         root,
         "\n[workspace]\nresolver = {}\nmembers = {}\n",
@@ -319,9 +379,14 @@ pub fn render(plan: &Plan, carried: &Carried) -> BTreeMap<String, String> {
         // Without a build script cargo never compiles build-dependencies.
         files.insert("build.rs".into(), format!("{rust_head}\nfn main() {{}}\n"));
     }
-    if let Some(dev) = helper_deps.get(&Part::Dev) {
+    let dev: String = [Part::Dev, Part::DevHost, Part::DevObjects]
+        .iter()
+        .filter_map(|part| helper_deps.get(part))
+        .map(String::as_str)
+        .collect();
+    if !dev.is_empty() {
         root.push_str("\n[dev-dependencies]\n");
-        root.push_str(dev);
+        root.push_str(&dev);
     }
     if !carried.tables.is_empty() {
         root.push('\n');
@@ -374,6 +439,28 @@ mod tests {
         assert_eq!(keys["a"], "itoa-0_4_8");
         assert_eq!(keys["b"], "itoa-1_0_1");
         assert_eq!(keys["c"], "memchr");
+    }
+
+    #[test]
+    fn versions_are_pinned_without_build_metadata() {
+        assert_eq!(pin("0.9.11+spec-1.1.0"), "=0.9.11");
+        assert_eq!(pin("1.0.0-rc.1+build.5"), "=1.0.0-rc.1");
+        assert_eq!(pin("2.8.3"), "=2.8.3");
+        // Two versions differing only in build metadata (possible only across sources) still get
+        // two keys.
+        let packages = BTreeMap::from([
+            (
+                "a".to_string(),
+                info("toml", "0.9.11+spec-1.1.0", CRATES_IO),
+            ),
+            (
+                "b".to_string(),
+                info("toml", "0.9.11+fork", "git+https://example.com/toml#0123"),
+            ),
+        ]);
+        let keys = dependency_keys(&packages);
+        assert_eq!(keys["a"], "toml-0_9_11_spec-1_1_0");
+        assert_eq!(keys["b"], "toml-0_9_11_fork");
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct VerifyOptions {
     pub clippy: bool,
     /// Verify this layer folder (e.g. a hand-kept one) instead of a freshly generated layer.
     pub layer: Option<PathBuf>,
+    /// Build layer and real build offline against the layer's lock vendored into one folder and
+    /// nothing else, as the flake does (instead of the local registry cache).
+    pub vendored: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +256,15 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
         })?;
     let layer_dir = scratch.path().join("layer");
     generate::write_files(&layer_dir, &layer.files)?;
+    let vendored = if options.vendored {
+        Some(crate::vendor::vendor(
+            &options.generate.cargo,
+            &layer_dir,
+            scratch.path(),
+        )?)
+    } else {
+        None
+    };
     let variants: Vec<String> = if options.variants.is_empty() {
         workspace.variants.keys().cloned().collect()
     } else {
@@ -276,6 +288,7 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
         let mut env = options.generate.cargo.env.clone();
         env.extend(toolchain.clone());
         env.push(("CARGO_TARGET_DIR".into(), OsString::from(target_dir)));
+        env.extend(vendored.as_ref().map(crate::vendor::Vendored::env));
         // crane's configureCargoCommonVarsHook.
         env.push(("CARGO_BUILD_INCREMENTAL".into(), "false".into()));
         Context {

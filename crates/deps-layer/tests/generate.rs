@@ -124,7 +124,8 @@ fn layer_follows_the_dependency_graph() {
     let fixture = Fixture::new("basic");
     let baseline = fixture.generate();
 
-    // (e) a dependency's version in the lock
+    // (e) a dependency's version in the lock. 1.15.1 is what the `optional` fixture locks, so the
+    // flake's vendor directory (which takes every fixture lock) holds it for offline test runs.
     fixture.cargo(&["update", "-p", "smallvec", "--precise", "1.15.1"]);
     fixture.cargo(&["fetch", "--locked"]);
     let bumped = fixture.generate();

@@ -98,3 +98,58 @@ fn feature_reached_only_through_the_graph() {
     assert_all_reused(&verify_fixture(&fixture, None, false, None));
     assert_all_reused(&verify_fixture(&fixture, None, true, None));
 }
+
+/// Object code only the test build needs (the C library's tests turn on a member feature that
+/// brings rand_core, which asks for `getrandom/std`) is compiled only by the layer's test build:
+/// in `objects/` it would turn on getrandom's `std` in the layer's `cargo build`, and the real
+/// build (getrandom without features) would compile getrandom again.
+#[test]
+fn test_only_object_code_stays_out_of_the_build() {
+    let fixture = Fixture::new("lto-dev");
+    let layer = fixture.generate();
+    let objects = &layer.files["objects/Cargo.toml"];
+    assert!(
+        objects.contains("getrandom = { version = \"=0.2.17\", default-features = false }")
+            && !objects.contains("rand_core"),
+        "{objects}"
+    );
+    let dev_objects = &layer.files["dev-objects/Cargo.toml"];
+    assert!(
+        dev_objects.contains("crate-type = [\"cdylib\", \"rlib\"]")
+            && dev_objects.contains("rand_core = "),
+        "{dev_objects}"
+    );
+    let root = &layer.files["Cargo.toml"];
+    let dev_dependencies = root.split("[dev-dependencies]").nth(1).unwrap_or_default();
+    assert!(
+        dev_dependencies.contains("workspace-deps-dev-objects = "),
+        "{root}"
+    );
+    assert_all_reused(&verify_fixture(&fixture, None, false, None));
+}
+
+/// Host features only the test build needs (a proc-macro dev-dependency asks for `memchr/std`
+/// where the build script's memchr has none) are compiled only by the layer's test build, through
+/// a proc-macro helper used as a dev-dependency.
+#[test]
+fn test_only_host_features_stay_out_of_the_build() {
+    let fixture = Fixture::new("host-dev");
+    let layer = fixture.generate();
+    let host = &layer.files["host/Cargo.toml"];
+    assert!(
+        host.contains("memchr = { version = \"=2.8.3\", default-features = false }"),
+        "{host}"
+    );
+    let dev_host = &layer.files["dev-host/Cargo.toml"];
+    assert!(
+        dev_host.contains("proc-macro = true")
+            && dev_host.contains("features = [\"alloc\", \"std\"]"),
+        "{dev_host}"
+    );
+    assert!(
+        layer.files["Cargo.toml"].contains("[dev-dependencies]\nworkspace-deps-dev-host = "),
+        "{}",
+        layer.files["Cargo.toml"]
+    );
+    assert_all_reused(&verify_fixture(&fixture, None, false, None));
+}

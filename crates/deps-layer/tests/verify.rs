@@ -45,6 +45,7 @@ fn a_drifted_layer_is_reported_with_causes() {
         layered: false,
         clippy: false,
         layer: Some(dir.path().to_path_buf()),
+        vendored: false,
     })
     .unwrap();
     let report = &reports[0];
@@ -86,7 +87,62 @@ fn cargo_config_flags_reach_the_layer() {
         layered: false,
         clippy: true,
         layer: None,
+        vendored: false,
     })
     .unwrap();
     common::assert_all_reused(&reports);
+}
+
+/// `verify` with the layer's lock vendored: the layer and the real build run offline against that
+/// folder alone (their own CARGO_HOME), as in the flake, and the real build still reuses every
+/// external unit. The fixture has an optional dependency no variant enables, which the real build
+/// resolves from the layer's lock.
+#[test]
+fn vendored_layer_serves_the_real_build() {
+    let fixture = Fixture::new("optional");
+    let reports = verify(&VerifyOptions {
+        generate: Options::new(fixture.manifest()),
+        variants: Vec::new(),
+        layered: true,
+        clippy: false,
+        layer: None,
+        vendored: true,
+    })
+    .unwrap();
+    common::assert_all_reused(&reports);
+}
+
+/// The vendored mode sees what the flake sees: a layer whose lock lacks a package of the
+/// workspace lock (here the layer without its lock helper) fails the real build's resolution.
+#[test]
+fn vendored_mode_catches_a_lock_that_drops_a_package() {
+    let fixture = Fixture::new("optional");
+    let mut layer = fixture.generate();
+    layer.files.retain(|path, _| !path.starts_with("lock/"));
+    let manifest = layer.files.get_mut("Cargo.toml").unwrap();
+    *manifest = manifest.replace("members = [\"lock\"]", "members = []");
+    let dir = tempfile::tempdir().unwrap();
+    deps_layer::generate::write_files(dir.path(), &layer.files).unwrap();
+    common::cargo_in(dir.path(), &["update", "--workspace", "--offline"]);
+    assert!(
+        !std::fs::read_to_string(dir.path().join("Cargo.lock"))
+            .unwrap()
+            .contains("name = \"itoa\"")
+    );
+
+    let options = |vendored| VerifyOptions {
+        generate: Options::new(fixture.manifest()),
+        variants: Vec::new(),
+        layered: false,
+        clippy: false,
+        layer: Some(dir.path().to_path_buf()),
+        vendored,
+    };
+    // Against the registry cache the hole is invisible.
+    common::assert_all_reused(&verify(&options(false)).unwrap());
+    let err = verify(&options(true)).unwrap_err().to_string();
+    assert!(
+        err.contains("no matching package named `itoa` found"),
+        "{err}"
+    );
 }

@@ -134,6 +134,7 @@ pub fn verify_fixture(
         layered,
         clippy: false,
         layer,
+        vendored: false,
     })
     .unwrap()
 }
