@@ -3,6 +3,8 @@
 let
   inherit (builtins) concatStringsSep filter;
 
+  hostDriver = import ./host-driver.nix;
+
   joinPath = dirs: concatStringsSep ":" (filter (d: d != "") dirs);
 in rec {
   port = 8080;
@@ -13,16 +15,9 @@ in rec {
   # Images are reproducible: a fixed creation date, not the build time.
   created = "1970-01-01T00:00:01Z";
 
-  # Where the NVIDIA container toolkit (legacy hook or CDI) mounts the driver's libraries into a
-  # container: Debian/Ubuntu's multiarch dir, RHEL's lib64, or the bare /usr/lib. Nix's glibc
-  # ignores /etc/ld.so.cache, so the dynamic loader only finds them through LD_LIBRARY_PATH.
-  driverLibraryDirs = system:
-    {
-      x86_64-linux = ["/usr/lib/x86_64-linux-gnu" "/usr/lib64" "/usr/lib"];
-      aarch64-linux = ["/usr/lib/aarch64-linux-gnu" "/usr/lib64" "/usr/lib"];
-    }
-    .${system}
-    or ["/usr/lib64" "/usr/lib"];
+  # Where the NVIDIA container toolkit (legacy hook or CDI) mounts the driver into a container.
+  inherit hostDriver;
+  driverLibraryDirs = hostDriver.libraryDirs;
 
   # NVIDIA_DRIVER_CAPABILITIES: compute for CUDA; Vulkan also needs `graphics`, without which the
   # toolkit does not inject NVIDIA's Vulkan ICD.
@@ -70,10 +65,10 @@ in rec {
     ++ (
       if accelerator == "vulkan"
       then [
-        # Added to (not replacing) the loader's search, so the toolkit-injected NVIDIA ICD in
-        # /etc/vulkan/icd.d or /usr/share/vulkan/icd.d is still found.
-        "VK_ADD_DRIVER_FILES=${joinPath icdDirs}"
-        "XDG_DATA_DIRS=/usr/local/share:/usr/share"
+        # Added to (not replacing) the loader's own search, which in nixpkgs covers neither
+        # /etc/vulkan/icd.d nor /usr/share/vulkan/icd.d, where the toolkit puts NVIDIA's ICD. The
+        # host's drivers come first: they are the hardware ones (Mesa's include lavapipe).
+        "VK_ADD_DRIVER_FILES=${joinPath (hostDriver.vulkanDriverDirs ++ icdDirs)}"
       ]
       else []
     );
