@@ -17,6 +17,12 @@
   # (Vulkan-Loader docs/LoaderDriverInterface.md, "Additional Driver Discovery").
   vulkanDriverDirs = ["/etc/vulkan/icd.d" "/usr/share/vulkan/icd.d"];
 
+  # Where the loader looks by itself when XDG_DATA_DIRS is unset, as in the images: its
+  # FALLBACK_DATA_DIRS default (loader/loader.c), which nixpkgs does not change. A driver dir
+  # under one of these must not be added again: the same driver would show each GPU twice.
+  # nix develop sets XDG_DATA_DIRS to store paths, so a dev shell needs them all.
+  loaderFallbackDataDirs = ["/usr/local/share" "/usr/share"];
+
   # The driver's own libraries, linked one by one into a dev shell's library path: the whole
   # distribution lib dir would also shadow nixpkgs' libraries (libc++, OpenSSL, ...) with the host's.
   #   libcuda, libnvidia-*: CUDA driver and what it loads (PTX JIT, ...); libGLX_nvidia: NVIDIA's

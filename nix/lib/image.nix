@@ -1,11 +1,15 @@
 # What goes into a variant's OCI image config, as data: user, port, volume, environment. Store
 # paths come in as arguments, so this stays pure and testable.
 let
-  inherit (builtins) concatStringsSep filter;
+  inherit (builtins) any concatStringsSep filter substring stringLength;
 
   hostDriver = import ./host-driver.nix;
 
   joinPath = dirs: concatStringsSep ":" (filter (d: d != "") dirs);
+
+  isUnder = parent: dir: substring 0 (stringLength parent + 1) dir == "${parent}/";
+  # The host's Vulkan driver dirs the loader does not search on its own in a container.
+  vulkanDriverDirsToAdd = filter (d: !(any (p: isUnder p d) hostDriver.loaderFallbackDataDirs)) hostDriver.vulkanDriverDirs;
 in rec {
   port = 8080;
   dataDir = "/data";
@@ -65,10 +69,11 @@ in rec {
     ++ (
       if accelerator == "vulkan"
       then [
-        # Added to (not replacing) the loader's own search, which in nixpkgs covers neither
-        # /etc/vulkan/icd.d nor /usr/share/vulkan/icd.d, where the toolkit puts NVIDIA's ICD. The
-        # host's drivers come first: they are the hardware ones (Mesa's include lavapipe).
-        "VK_ADD_DRIVER_FILES=${joinPath (hostDriver.vulkanDriverDirs ++ icdDirs)}"
+        # Added to (not replacing) the loader's own search, which in nixpkgs does not cover
+        # /etc/vulkan/icd.d, one of the two places the toolkit puts NVIDIA's ICD (the other,
+        # /usr/share/vulkan/icd.d, it searches itself while XDG_DATA_DIRS is unset). The host's
+        # drivers come first: they are the hardware ones (Mesa's include lavapipe).
+        "VK_ADD_DRIVER_FILES=${joinPath (vulkanDriverDirsToAdd ++ icdDirs)}"
       ]
       else []
     );

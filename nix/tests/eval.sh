@@ -344,13 +344,15 @@ image_check() { # VARIANT
     ;;
   vulkan)
     grep -q '^NVIDIA_DRIVER_CAPABILITIES=.*graphics' <<<"$envs" || fail "image-vulkan: no graphics capability"
-    # nixpkgs' loader searches /run/opengl-driver/share, not /etc or /usr/share where the NVIDIA
-    # toolkit puts its ICD: both must be added, before Mesa's drivers.
+    # nixpkgs' loader searches /run/opengl-driver/share instead of /etc, one of the two places the
+    # NVIDIA toolkit puts its ICD: /etc must be added, before Mesa's drivers. The other,
+    # /usr/share, the loader searches by itself only while XDG_DATA_DIRS is unset.
     vk=$(sed -n 's/^VK_ADD_DRIVER_FILES=//p' <<<"$envs")
     # shellcheck disable=SC2001 # a regex, not a glob
     say "    driver search: $(sed 's|/nix/store/[a-z0-9]*-|/nix/store/…-|g' <<<"$vk")"
-    [[ "$vk" =~ ^/etc/vulkan/icd.d:/usr/share/vulkan/icd.d:/nix/store/[a-z0-9]{32}-[^:]*mesa[^:]*/share/vulkan/icd.d$ ]] ||
+    [[ "$vk" =~ ^/etc/vulkan/icd.d:/nix/store/[a-z0-9]{32}-[^:]*mesa[^:]*/share/vulkan/icd.d$ ]] ||
       fail "image-vulkan: VK_ADD_DRIVER_FILES is '$vk'"
+    grep -q '^XDG_DATA_DIRS=' <<<"$envs" && fail "image-vulkan: XDG_DATA_DIRS set, the loader's /usr/share fallback is lost"
     grep -q '^VK_DRIVER_FILES=\|^VK_ICD_FILENAMES=' <<<"$envs" && fail "image-vulkan: an ICD override would hide the host's driver"
     # libGLX_nvidia, NVIDIA's Vulkan driver, links libX11 and libXext, which the toolkit does not mount
     expect_libs 'vulkan-loader' '^libX11-' '^libXext-'

@@ -382,7 +382,45 @@ let
         "LD_LIBRARY_PATH=/nix/store/l-loader/lib:/usr/lib/aarch64-linux-gnu:/usr/lib64:/usr/lib"
         "NVIDIA_VISIBLE_DEVICES=all"
         "NVIDIA_DRIVER_CAPABILITIES=compute,graphics,utility"
-        "VK_ADD_DRIVER_FILES=/etc/vulkan/icd.d:/usr/share/vulkan/icd.d:/nix/store/m-mesa/share/vulkan/icd.d"
+        "VK_ADD_DRIVER_FILES=/etc/vulkan/icd.d:/nix/store/m-mesa/share/vulkan/icd.d"
+      ];
+    }
+    {
+      name = "every host Vulkan driver dir is either added to the image or searched by the loader itself";
+      actual = let
+        env = image.env {
+          accelerator = "vulkan";
+          system = "x86_64-linux";
+          icdDirs = ["/nix/store/m-mesa/share/vulkan/icd.d"];
+          caBundle = "/ca.crt";
+        };
+        value = builtins.head (filter (x: x != null) (map (e: let
+          m = builtins.match "VK_ADD_DRIVER_FILES=(.*)" e;
+        in
+          if m == null
+          then null
+          else builtins.head m)
+        env));
+        added = filter builtins.isString (builtins.split ":" value);
+        searchedByLoader = d: builtins.any (p: builtins.match "${p}/.*" d != null) image.hostDriver.loaderFallbackDataDirs;
+      in
+        map (d: {
+          dir = d;
+          found = builtins.elem d added || searchedByLoader d;
+          twice = builtins.elem d added && searchedByLoader d;
+        })
+        image.hostDriver.vulkanDriverDirs;
+      expected = [
+        {
+          dir = "/etc/vulkan/icd.d";
+          found = true;
+          twice = false;
+        }
+        {
+          dir = "/usr/share/vulkan/icd.d";
+          found = true;
+          twice = false;
+        }
       ];
     }
     {
