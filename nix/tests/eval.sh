@@ -319,9 +319,9 @@ image_check() { # VARIANT
   [[ "$created" == 1970-01-01T00:00:01Z ]] || fail "image-$1 created is not fixed: $created"
   envs=$(echo "$base_json" | jq -r '.config.Env[]')
   # The runtime libraries: LD_LIBRARY_PATH's store entries, as package names (hash and /lib cut).
-  libs=$(sed -n 's/^LD_LIBRARY_PATH=//p' <<<"$envs" | tr : '\n' |
-    sed -n 's|^/nix/store/[a-z0-9]\{32\}-\(.*\)/lib$|\1|p' | paste -sd ' ')
-  host_dirs=$(sed -n 's/^LD_LIBRARY_PATH=//p' <<<"$envs" | tr : '\n' | grep -v '^/nix/store/' | paste -sd :)
+  ld_path=$(sed -n 's/^LD_LIBRARY_PATH=//p' <<<"$envs")
+  libs=$(tr : '\n' <<<"$ld_path" | sed -n 's|^/nix/store/[a-z0-9]\{32\}-\(.*\)/lib$|\1|p' | paste -sd ' ')
+  host_dirs=$(tr : '\n' <<<"$ld_path" | sed -e '\|^/nix/store/|d' -e '/^$/d' | paste -sd :)
   say "    runtime libraries: ${libs:-none}; host driver dirs: ${host_dirs:-none}"
   expect_libs() { # REGEX... : one store entry per regex, in this order, and no other
     local -a got
