@@ -71,8 +71,8 @@ in rec {
       then [
         # Added to (not replacing) the loader's own search, which in nixpkgs does not cover
         # /etc/vulkan/icd.d, one of the two places the toolkit puts NVIDIA's ICD (the other,
-        # /usr/share/vulkan/icd.d, it searches itself while XDG_DATA_DIRS is unset). The host's
-        # drivers come first: they are the hardware ones (Mesa's include lavapipe).
+        # /usr/share/vulkan/icd.d, it searches itself while XDG_DATA_DIRS is unset). Enumeration
+        # order follows the search order and is no preference: the service picks the adapter.
         "VK_ADD_DRIVER_FILES=${joinPath (vulkanDriverDirsToAdd ++ icdDirs)}"
       ]
       else []
