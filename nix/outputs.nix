@@ -92,15 +92,21 @@
     if cfg == null
     then pkgs
     else pkgsWithConfig cfg;
-  # ROCm libraries take the variant's GPU targets the way nixpkgs documents it.
-  pick = name: paths: let
-    targets = (variantOf name).gpuTargets;
-    withTargets = path: pkg:
-      if targets != null && lib.last path == "clr"
-      then pkg.override {localGpuTargets = targets;}
-      else pkg;
-  in
-    map (path: withTargets path (lib.getAttrFromPath path (variantPkgs name))) paths;
+  # A runtime library from the variant's nixpkgs: the package, or only the files of its lib/
+  # that the variant names (nix/runtime-subset.nix).
+  runtimeLibrariesOf = name:
+    map (entry: let
+      package = lib.getAttrFromPath entry.path (variantPkgs name);
+    in
+      if entry.keep == null
+      then package
+      else
+        pkgs.callPackage ./runtime-subset.nix {
+          inherit package;
+          inherit (entry) keep;
+        })
+    (variantOf name).runtimeLibraries;
+  vulkanDriversOf = name: map (path: lib.getAttrFromPath path (variantPkgs name)) (variantOf name).vulkanDrivers;
 
   imageOf = name:
     pkgs.callPackage ./image.nix {
@@ -108,8 +114,8 @@
       imagePlan = nixLib.image;
       variant = variantOf name;
       inherit system;
-      runtimeLibraries = pick name (variantOf name).runtimeLibraries;
-      vulkanDrivers = pick name (variantOf name).vulkanDrivers;
+      runtimeLibraries = runtimeLibrariesOf name;
+      vulkanDrivers = vulkanDriversOf name;
     };
 
   checkSet = pkgs.callPackage ./checks.nix {
@@ -138,8 +144,10 @@
     pkgs.callPackage ./shells.nix {
       inherit craneLib workspace;
       variant = variantOf name;
-      runtimeLibraries = pick name (variantOf name).runtimeLibraries;
-      vulkanDrivers = pick name (variantOf name).vulkanDrivers;
+      inherit system;
+      inherit (nixLib.image) hostDriver;
+      runtimeLibraries = runtimeLibrariesOf name;
+      vulkanDrivers = vulkanDriversOf name;
     };
 
   depsLayerApp = pkgs.callPackage ./deps-layer-app.nix {inherit toolchain workspace;};
@@ -158,7 +166,8 @@ in {
   devShells =
     {
       default = pkgs.callPackage ./shells.nix {
-        inherit craneLib workspace;
+        inherit craneLib workspace system;
+        inherit (nixLib.image) hostDriver;
         # The default variant's checks and the global lints: their tools land in the shell.
         checks = lib.filterAttrs (name: _: !(lib.hasPrefix "package-" name) && (lib.hasSuffix "-${defaultName}" name || !(lib.hasInfix "-" name))) checks;
       };

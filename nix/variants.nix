@@ -5,9 +5,10 @@
 #   accelerator       how the image reaches the device: "nvidia" (container toolkit / CDI),
 #                     "rocm" (/dev/kfd + /dev/dri), "vulkan" (any Vulkan driver), or null
 #   nixpkgsConfig     config for the nixpkgs instance the image and dev shell take libraries from
-#   runtimeLibraries  attribute paths in that nixpkgs whose lib/ the binary dlopens
+#   runtimeLibraries  what the binary dlopens: an attribute path in that nixpkgs (its whole lib/
+#                     goes in), or { path = [...]; keep = [globs]; } to ship only the named files
+#                     of its lib/ (and what they link), not the rest of the package
 #   vulkanDrivers     attribute paths of packages whose share/vulkan/icd.d the loader may use
-#   gpuTargets        AMD GPU targets for the ROCm runtime libraries (null: nixpkgs' default)
 #   driverRunpath     add /run/opengl-driver/lib to the binary's RUNPATH (NixOS hosts)
 #   unfree            which unfree licence family the variant may use ("cuda") or null
 #   systems           the systems nixpkgs supports this variant on
@@ -21,7 +22,9 @@
     unfree = "cuda";
     nixpkgsConfig = {
       cudaSupport = true;
-      # Turing to Hopper; override in your own nixpkgs config to trim or extend.
+      # Turing to Hopper. Editing the list changes the hashes of the CUDA packages built for it,
+      # which then come from no binary cache (the community CUDA cache builds nixpkgs' default
+      # config): nix/README.md, "CUDA capabilities". The packages themselves load CUDA at run time.
       cudaCapabilities = ["7.5" "8.0" "8.6" "8.9" "9.0"];
       cudaForwardCompat = true;
     };
@@ -36,23 +39,26 @@
 
   rocm = {
     accelerator = "rocm";
-    nixpkgsConfig = {
-      rocmSupport = true;
-    };
-    # CDNA2/3 and RDNA2/3, applied as nixpkgs documents it: rocmPackages.clr.override
-    # { localGpuTargets = ...; }. Edit to trim or extend.
-    gpuTargets = ["gfx908" "gfx90a" "gfx942" "gfx1030" "gfx1100"];
-    # knn-rocm dlopens libamdhip64 and libhiprtc, both from clr; the HSA runtime comes with its closure.
+    # knn-rocm dlopens libamdhip64 and libhiprtc (with its builtins), all three in clr. clr's own
+    # output also holds hipcc and its wrappers, which reference the whole ROCm LLVM toolchain:
+    # only these libraries go in, with what they link (HSA runtime, comgr, numactl, ...).
     runtimeLibraries = [
-      ["rocmPackages" "clr"]
+      {
+        path = ["rocmPackages" "clr"];
+        keep = ["libamdhip64.so*" "libhiprtc.so*" "libhiprtc-builtins.so*"];
+      }
     ];
     systems = ["x86_64-linux"];
   };
 
   vulkan = {
     accelerator = "vulkan";
+    # The loader, and the X11 libraries NVIDIA's Vulkan driver (libGLX_nvidia, mounted by the
+    # container toolkit) links without the toolkit mounting them.
     runtimeLibraries = [
       ["vulkan-loader"]
+      ["xorg" "libX11"]
+      ["xorg" "libXext"]
     ];
     # Mesa: lavapipe (CPU), RADV, ANV. NVIDIA's ICD comes from the container toolkit.
     vulkanDrivers = [

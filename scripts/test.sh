@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The test command of the README for machines without Nix. Assumes the tools `.ci/run` installs.
+# The test command of the README for machines without Nix. Installs what is missing first
+# (scripts/setup.sh: quick when everything is there), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The vulkan backend's device tests run on Mesa's lavapipe (installed by .ci/run) and fail
+scripts/setup.sh
+# where setup.sh puts alejandra and deadnix
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+# The vulkan backend's device tests run on Mesa's lavapipe (installed by scripts/setup.sh) and fail
 # instead of skipping when no Vulkan device opens; KNN_REQUIRE_VULKAN=0 lets them skip.
 lavapipe_icd=$(compgen -G '/usr/share/vulkan/icd.d/lvp_icd.*.json' | head -n 1 || true)
 if [[ -n "$lavapipe_icd" ]]; then

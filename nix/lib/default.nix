@@ -23,13 +23,24 @@ let
     nixpkgsConfig = {};
     runtimeLibraries = [];
     vulkanDrivers = [];
-    gpuTargets = null;
     driverRunpath = false;
     unfree = null;
     systems = linuxSystems;
   };
 
   lastOf = path: builtins.elemAt path (builtins.length path - 1);
+
+  # A runtime library as nix/variants.nix writes it (an attribute path, or { path; keep; }) ->
+  # { path; keep; }, keep = null meaning the package's whole lib/.
+  runtimeLibrary = entry:
+    if builtins.isList entry
+    then {
+      path = entry;
+      keep = null;
+    }
+    else if builtins.isAttrs entry && builtins.isList (entry.path or null) && builtins.isList (entry.keep or null) && entry.keep != []
+    then {inherit (entry) path keep;}
+    else throw "nix/variants.nix: a runtime library is an attribute path or { path = [...]; keep = [globs]; } with at least one glob";
 in {
   inherit variants image licences linuxSystems isLinux;
 
@@ -59,7 +70,8 @@ in {
     in {
       inherit name;
       inherit (v) features;
-      inherit (m) accelerator systems runtimeLibraries vulkanDrivers gpuTargets;
+      inherit (m) accelerator systems vulkanDrivers;
+      runtimeLibraries = map runtimeLibrary m.runtimeLibraries;
       layer = variants.layerName name v;
       layerCommands = variants.layerCommands name v;
       cargoExtraArgs = variants.cargoExtraArgs v;
@@ -75,7 +87,7 @@ in {
           cfg
           // (
             if m.unfree != null
-            then {allowUnfreePredicate = licences.unfreePredicate m.unfree (map lastOf m.runtimeLibraries);}
+            then {allowUnfreePredicate = licences.unfreePredicate m.unfree (map (e: lastOf (runtimeLibrary e).path) m.runtimeLibraries);}
             else {}
           );
     };

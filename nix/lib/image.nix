@@ -1,9 +1,15 @@
 # What goes into a variant's OCI image config, as data: user, port, volume, environment. Store
 # paths come in as arguments, so this stays pure and testable.
 let
-  inherit (builtins) concatStringsSep filter;
+  inherit (builtins) any concatStringsSep filter substring stringLength;
+
+  hostDriver = import ./host-driver.nix;
 
   joinPath = dirs: concatStringsSep ":" (filter (d: d != "") dirs);
+
+  isUnder = parent: dir: substring 0 (stringLength parent + 1) dir == "${parent}/";
+  # The host's Vulkan driver dirs the loader does not search on its own in a container.
+  vulkanDriverDirsToAdd = filter (d: !(any (p: isUnder p d) hostDriver.loaderFallbackDataDirs)) hostDriver.vulkanDriverDirs;
 in rec {
   port = 8080;
   dataDir = "/data";
@@ -13,16 +19,9 @@ in rec {
   # Images are reproducible: a fixed creation date, not the build time.
   created = "1970-01-01T00:00:01Z";
 
-  # Where the NVIDIA container toolkit (legacy hook or CDI) mounts the driver's libraries into a
-  # container: Debian/Ubuntu's multiarch dir, RHEL's lib64, or the bare /usr/lib. Nix's glibc
-  # ignores /etc/ld.so.cache, so the dynamic loader only finds them through LD_LIBRARY_PATH.
-  driverLibraryDirs = system:
-    {
-      x86_64-linux = ["/usr/lib/x86_64-linux-gnu" "/usr/lib64" "/usr/lib"];
-      aarch64-linux = ["/usr/lib/aarch64-linux-gnu" "/usr/lib64" "/usr/lib"];
-    }
-    .${system}
-    or ["/usr/lib64" "/usr/lib"];
+  # Where the NVIDIA container toolkit (legacy hook or CDI) mounts the driver into a container.
+  inherit hostDriver;
+  driverLibraryDirs = hostDriver.libraryDirs;
 
   # NVIDIA_DRIVER_CAPABILITIES: compute for CUDA; Vulkan also needs `graphics`, without which the
   # toolkit does not inject NVIDIA's Vulkan ICD.
@@ -70,10 +69,11 @@ in rec {
     ++ (
       if accelerator == "vulkan"
       then [
-        # Added to (not replacing) the loader's search, so the toolkit-injected NVIDIA ICD in
-        # /etc/vulkan/icd.d or /usr/share/vulkan/icd.d is still found.
-        "VK_ADD_DRIVER_FILES=${joinPath icdDirs}"
-        "XDG_DATA_DIRS=/usr/local/share:/usr/share"
+        # Added to (not replacing) the loader's own search, which in nixpkgs does not cover
+        # /etc/vulkan/icd.d, one of the two places the toolkit puts NVIDIA's ICD (the other,
+        # /usr/share/vulkan/icd.d, it searches itself while XDG_DATA_DIRS is unset). Enumeration
+        # order follows the search order and is no preference: the service picks the adapter.
+        "VK_ADD_DRIVER_FILES=${joinPath (vulkanDriverDirsToAdd ++ icdDirs)}"
       ]
       else []
     );

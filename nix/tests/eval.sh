@@ -318,17 +318,61 @@ image_check() { # VARIANT
   echo "$base_json" | jq -e '.config.Volumes["/data"]' >/dev/null || fail "image-$1 has no /data volume"
   [[ "$created" == 1970-01-01T00:00:01Z ]] || fail "image-$1 created is not fixed: $created"
   envs=$(echo "$base_json" | jq -r '.config.Env[]')
+  # The runtime libraries: LD_LIBRARY_PATH's store entries, as package names (hash and /lib cut).
+  ld_path=$(sed -n 's/^LD_LIBRARY_PATH=//p' <<<"$envs")
+  libs=$(tr : '\n' <<<"$ld_path" | sed -n 's|^/nix/store/[a-z0-9]\{32\}-\(.*\)/lib$|\1|p' | paste -sd ' ')
+  host_dirs=$(tr : '\n' <<<"$ld_path" | sed -e '\|^/nix/store/|d' -e '/^$/d' | paste -sd :)
+  say "    runtime libraries: ${libs:-none}; host driver dirs: ${host_dirs:-none}"
+  expect_libs() { # REGEX... : one store entry per regex, in this order, and no other
+    local -a got
+    read -ra got <<<"$libs"
+    [[ ${#got[@]} == "$#" ]] || fail "image-$v: ${#got[@]} runtime libraries ($libs), expected $# ($*)"
+    local i=0 re
+    for re in "$@"; do
+      [[ "${got[$i]:-}" =~ $re ]] || fail "image-$v: runtime library $((i + 1)) is '${got[$i]:-}', expected /$re/"
+      i=$((i + 1))
+    done
+  }
+  local v=$1
   case $1 in
   cuda)
     grep -qx 'NVIDIA_VISIBLE_DEVICES=all' <<<"$envs" || fail "image-cuda: NVIDIA_VISIBLE_DEVICES"
     grep -q '^NVIDIA_DRIVER_CAPABILITIES=.*compute' <<<"$envs" || fail "image-cuda: NVIDIA_DRIVER_CAPABILITIES"
-    grep -q '^LD_LIBRARY_PATH=.*/usr/lib' <<<"$envs" || fail "image-cuda: LD_LIBRARY_PATH lacks the toolkit's driver dirs"
+    expect_libs '(^|-)cuda_nvrtc-.*-lib$'
+    [[ "$host_dirs" == /usr/lib/x86_64-linux-gnu:/usr/lib64:/usr/lib ]] ||
+      fail "image-cuda: host driver dirs are '$host_dirs'"
     ;;
   vulkan)
-    grep -q '^VK_ADD_DRIVER_FILES=/nix/store/.*/share/vulkan/icd.d' <<<"$envs" || fail "image-vulkan: no Vulkan ICD env"
     grep -q '^NVIDIA_DRIVER_CAPABILITIES=.*graphics' <<<"$envs" || fail "image-vulkan: no graphics capability"
+    # nixpkgs' loader searches /run/opengl-driver/share instead of /etc, one of the two places the
+    # NVIDIA toolkit puts its ICD: /etc must be added, before Mesa's drivers. The other,
+    # /usr/share, the loader searches by itself only while XDG_DATA_DIRS is unset.
+    vk=$(sed -n 's/^VK_ADD_DRIVER_FILES=//p' <<<"$envs")
+    # shellcheck disable=SC2001 # a regex, not a glob
+    say "    driver search: $(sed 's|/nix/store/[a-z0-9]*-|/nix/store/…-|g' <<<"$vk")"
+    [[ "$vk" =~ ^/etc/vulkan/icd.d:/nix/store/[a-z0-9]{32}-[^:]*mesa[^:]*/share/vulkan/icd.d$ ]] ||
+      fail "image-vulkan: VK_ADD_DRIVER_FILES is '$vk'"
+    grep -q '^XDG_DATA_DIRS=' <<<"$envs" && fail "image-vulkan: XDG_DATA_DIRS set, the loader's /usr/share fallback is lost"
+    grep -q '^VK_DRIVER_FILES=\|^VK_ICD_FILENAMES=' <<<"$envs" && fail "image-vulkan: an ICD override would hide the host's driver"
+    # libGLX_nvidia, NVIDIA's Vulkan driver, links libX11 and libXext, which the toolkit does not mount
+    expect_libs 'vulkan-loader' '^libX11-' '^libXext-'
+    [[ "$host_dirs" == /usr/lib/x86_64-linux-gnu:/usr/lib64:/usr/lib ]] ||
+      fail "image-vulkan: host driver dirs are '$host_dirs'"
+    ;;
+  rocm)
+    # Only clr's HIP libraries, copied out of clr so that hipcc and the ROCm LLVM toolchain its
+    # wrappers name stay out; the copy may not refer to clr, or the build fails.
+    expect_libs '^clr-libs-'
+    [[ -z "$host_dirs" ]] || fail "image-rocm: host driver dirs '$host_dirs' (ROCm ships its user-space runtime)"
+    subset=$(jq -c '[.[] | select(.env.name // "" | startswith("clr-libs-"))][0].env' "$show")
+    clr_out=$(jq -r '[.[] | select((.env.pname // "") == "clr" or ((.env.name // "") | test("(^|-)clr-[0-9]")))][0].outputs.out.path // empty' "$show")
+    say "    clr-libs keeps: $(jq -r '.buildCommand' <<<"$subset" | grep -o "'lib[^']*'" | paste -sd ' ')"
+    [[ -n "$clr_out" && "$(jq -r .disallowedReferences <<<"$subset")" == *"$clr_out"* ]] ||
+      fail "image-rocm: clr-libs does not forbid references to clr ($clr_out)"
     ;;
   cpu)
+    expect_libs
+    [[ -z "$host_dirs" ]] || fail "image-cpu: host driver dirs '$host_dirs'"
     # The build closure is a superset of the image's. Crate sources (cargo-src-*, cargo-package-*,
     # e.g. cudarc's) are compile inputs shared by every variant, not libraries in the image.
     gpu=$(jq -r '.[].env.name // empty' "$show" | grep -v '^cargo-' |

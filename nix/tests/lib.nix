@@ -223,17 +223,58 @@ let
       };
     }
     {
-      name = "rocm turns on rocmSupport and names its GPU targets; others keep nixpkgs' default";
+      name = "rocm needs no nixpkgs config: its libraries are a subset of clr, named by file";
       actual = {
-        inherit (v.rocm.nixpkgsConfig) rocmSupport;
-        rocmTargets = v.rocm.gpuTargets;
-        cpuTargets = v.cpu.gpuTargets;
+        inherit (v.rocm) nixpkgsConfig runtimeLibraries;
+        vulkan = v.vulkan.runtimeLibraries;
       };
       expected = {
-        rocmSupport = true;
-        rocmTargets = ["gfx908" "gfx90a" "gfx942" "gfx1030" "gfx1100"];
-        cpuTargets = null;
+        nixpkgsConfig = null;
+        runtimeLibraries = [
+          {
+            path = ["rocmPackages" "clr"];
+            keep = ["libamdhip64.so*" "libhiprtc.so*" "libhiprtc-builtins.so*"];
+          }
+        ];
+        vulkan = [
+          {
+            path = ["vulkan-loader"];
+            keep = null;
+          }
+          {
+            path = ["xorg" "libX11"];
+            keep = null;
+          }
+          {
+            path = ["xorg" "libXext"];
+            keep = null;
+          }
+        ];
       };
+    }
+    {
+      name = "a runtime library that is neither a path nor { path; keep; } with a glob is refused";
+      actual = map (entry:
+        throws
+        (lib.plan {
+          cargoToml = toml ''
+            [workspace.metadata.variants]
+            x = { features = ["a/b"] }
+          '';
+          nixVariants = {x.runtimeLibraries = [entry];};
+          payload = "p";
+        })
+        .variants
+        .x
+        .runtimeLibraries) [
+        "clr"
+        {path = ["clr"];}
+        {
+          path = ["clr"];
+          keep = [];
+        }
+      ];
+      expected = [true true true];
     }
     {
       name = "the CUDA predicate accepts CUDA-licensed packages, shipped names, and nothing else unfree";
@@ -328,7 +369,7 @@ let
       ];
     }
     {
-      name = "the vulkan image adds Mesa's ICDs and asks the toolkit for graphics";
+      name = "the vulkan image searches the toolkit's ICD dirs, then Mesa's, and asks for graphics";
       actual = image.env {
         accelerator = "vulkan";
         system = "aarch64-linux";
@@ -341,8 +382,45 @@ let
         "LD_LIBRARY_PATH=/nix/store/l-loader/lib:/usr/lib/aarch64-linux-gnu:/usr/lib64:/usr/lib"
         "NVIDIA_VISIBLE_DEVICES=all"
         "NVIDIA_DRIVER_CAPABILITIES=compute,graphics,utility"
-        "VK_ADD_DRIVER_FILES=/nix/store/m-mesa/share/vulkan/icd.d"
-        "XDG_DATA_DIRS=/usr/local/share:/usr/share"
+        "VK_ADD_DRIVER_FILES=/etc/vulkan/icd.d:/nix/store/m-mesa/share/vulkan/icd.d"
+      ];
+    }
+    {
+      name = "every host Vulkan driver dir is either added to the image or searched by the loader itself";
+      actual = let
+        env = image.env {
+          accelerator = "vulkan";
+          system = "x86_64-linux";
+          icdDirs = ["/nix/store/m-mesa/share/vulkan/icd.d"];
+          caBundle = "/ca.crt";
+        };
+        value = builtins.head (filter (x: x != null) (map (e: let
+          m = builtins.match "VK_ADD_DRIVER_FILES=(.*)" e;
+        in
+          if m == null
+          then null
+          else builtins.head m)
+        env));
+        added = filter builtins.isString (builtins.split ":" value);
+        searchedByLoader = d: builtins.any (p: builtins.match "${p}/.*" d != null) image.hostDriver.loaderFallbackDataDirs;
+      in
+        map (d: {
+          dir = d;
+          found = builtins.elem d added || searchedByLoader d;
+          twice = builtins.elem d added && searchedByLoader d;
+        })
+        image.hostDriver.vulkanDriverDirs;
+      expected = [
+        {
+          dir = "/etc/vulkan/icd.d";
+          found = true;
+          twice = false;
+        }
+        {
+          dir = "/usr/share/vulkan/icd.d";
+          found = true;
+          twice = false;
+        }
       ];
     }
     {

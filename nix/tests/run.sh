@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Nix part of scripts/test.sh: parse every .nix file, check formatting (alejandra) and dead
-# code (deadnix), run the nix/lib unit tests, and the flake evaluation tests (nix/tests/eval.sh)
+# code (deadnix), run the nix/lib unit tests, the CI's CUDA store-path filter test, and the flake evaluation tests (nix/tests/eval.sh)
 # where the nix-eval harness and its snapshots are set up.
-# Needs nix-instantiate (any Nix >= 2.8), alejandra and deadnix on PATH (.ci/run installs them).
+# Needs nix-instantiate (any Nix >= 2.8), alejandra and deadnix on PATH (scripts/setup.sh installs them).
 # Nothing is written to /nix: evaluation uses a dummy store and temporary state directories.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,6 +35,8 @@ deadnix --fail "${nix_files[@]}"
 
 echo "== nix: nix/lib unit tests"
 nix_instantiate --eval --strict nix/tests/lib.nix
+echo "== nix: the CI's CUDA store-path filter"
+nix/tests/cuda-store-paths.sh
 echo "== nix: flake evaluation tests"
 harness=${NIX_EVAL_SH:-}
 if [[ -z "$harness" && -x ../shared/nix-eval/eval.sh ]]; then
