@@ -20,6 +20,8 @@ export KNN_REQUIRE_VULKAN="${KNN_REQUIRE_VULKAN:-1}"
 export KNN_REQUIRE_MOUNT_NAMESPACE="${KNN_REQUIRE_MOUNT_NAMESPACE:-1}"
 
 cargo test --workspace --locked
+# knn-server's Vulkan adapter report and refusal, through its router and binary on lavapipe
+cargo test -p knn-server --features vulkan --locked --test vulkan_adapter
 
 # nix/deps must be what deps-layer generates from the current dependency graph
 cargo run --locked -p deps-layer -- check
