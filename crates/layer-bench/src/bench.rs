@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cargo_json::{self, UnitCounts};
 use crate::changes::{self, Change};
 use crate::error::BenchError;
 use crate::fsutil;
@@ -15,6 +14,7 @@ use crate::stats;
 use crate::strategy::{self, StrategyKind, Tools};
 use crate::table::{BuildRow, KeyRow};
 use crate::workspace::{self, Workspace};
+use deps_layer::build_log::{self, UnitCounts};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -110,9 +110,9 @@ fn run_steps(
         }
         let outcome = process::run(&step, log)?;
         elapsed += outcome.elapsed;
-        artifacts.extend(cargo_json::parse_artifacts(&outcome.stdout));
+        artifacts.extend(build_log::artifacts(outcome.stdout.as_bytes()));
     }
-    Ok((elapsed, cargo_json::count_units(&artifacts)))
+    Ok((elapsed, build_log::count_units(&artifacts)))
 }
 
 /// The strategies that really build, in the order given (crane-keying builds as deps-layer).
