@@ -159,7 +159,10 @@ fn planned(
 struct Context<'a> {
     cargo: Cargo,
     workspace: &'a Workspace,
+    /// The real build's plan.
     plan: &'a PlanFile,
+    /// The plan in the layer folder, for the layer's own commands.
+    layer_plan: &'a PlanFile,
     layer_dir: PathBuf,
 }
 
@@ -222,7 +225,19 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
         })?;
     let layer_dir = scratch.path().join("layer");
     generate::write_files(&layer_dir, &layer.files)?;
-    let plan = PlanFile::read(&layer_dir)?;
+    // The layer builds with its own plan's commands; the real build is what the plan of this
+    // workspace and selection says, so a given layer folder is checked against the build it
+    // must serve (the same plan when the layer was just generated).
+    let layer_plan = PlanFile::read(&layer_dir)?;
+    let plan = match &options.layer {
+        None => layer_plan.clone(),
+        Some(_) => PlanFile::new(
+            &workspace.variants,
+            &options.generate.selection,
+            &BTreeMap::new(),
+            &generate::regenerate_command(generate::DEFAULT_OUT, &options.generate.selection),
+        ),
+    };
     let vendored = if options.vendored {
         Some(crate::vendor::vendor(
             &options.generate.cargo,
@@ -256,12 +271,13 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
             },
             workspace: &workspace,
             plan: &plan,
+            layer_plan: &layer_plan,
             layer_dir: layer_dir.clone(),
         }
     };
     // The common layer is built once; each variant starts from a copy of its target dir, as
     // crane's variant derivations start from the common layer's artifacts.
-    let common = match plan.layers.get(COMMON) {
+    let common = match layer_plan.layers.get(COMMON) {
         Some(common_layer) if options.layered => {
             let common_dir = scratch.path().join("target-common");
             let mut runs = Vec::new();
@@ -269,7 +285,7 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
                 &context_for(&common_dir),
                 &layer_dir,
                 &format!("layer {COMMON}"),
-                &planned(&plan, common_layer.commands().cloned()),
+                &planned(&layer_plan, common_layer.commands().cloned()),
                 &|id: &str| id.starts_with("path+file://"),
                 &mut runs,
             )?;
@@ -361,7 +377,8 @@ fn verify_variant(
     }
     // Layered: the layers above the shared common one, each on the one below; otherwise the
     // variant's own layer alone.
-    let stack = plan.layer_stack(planned_variant);
+    let layer_plan = context.layer_plan;
+    let stack = layer_plan.layer_stack(layer_plan.variant(variant)?);
     let own_layers = match (common, stack.split_first()) {
         (Some(_), Some(((COMMON, _), above))) => above.to_vec(),
         _ => stack.last().copied().into_iter().collect(),
@@ -371,7 +388,7 @@ fn verify_variant(
             context,
             &context.layer_dir,
             &format!("layer {name}"),
-            &planned(plan, layer.commands().cloned()),
+            &planned(layer_plan, layer.commands().cloned()),
             &layer_local,
             &mut layer_runs,
         )?);
