@@ -46,6 +46,17 @@ pub enum Error {
         "packages.{system} of {flake} has no `deps-<variant>` outputs, so there is no variant to report on"
     )]
     NoVariants { system: String, flake: String },
+    #[error(
+        "no variant `{variant}`: the plan {plan} has no such variant (variants found: {found})"
+    )]
+    UnknownPlannedVariant {
+        variant: String,
+        plan: String,
+        found: String,
+    },
+    /// The variant plan is unreadable or not of the schema this build reads.
+    #[error(transparent)]
+    Plan(#[from] deps_layer::Error),
     #[error("nothing to report on: give installables, or --flake with deps-<variant> packages")]
     NothingToReport,
 }

@@ -6,14 +6,17 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use cache_report::{
-    Error, Group, Nix, Report, flake_groups, installables_group, render_markdown, report_group,
+    Error, Group, Nix, Report, flake_groups, installables_group, local_plan_path, plan_groups,
+    render_markdown, report_group,
 };
+use deps_layer::plan_file::PlanFile;
 
 /// Which outputs Nix would build and which it would fetch from a binary cache, with sizes,
 /// and whether each dependency layer is a cache hit.
 ///
-/// With no installables: one group per variant of the flake (`deps-common`, `deps-<v>`,
-/// `<v>`, `image-<v>` of `packages.<system>`). With installables: one group of those.
+/// With no installables: one group per variant of the flake: the layers, package and image its
+/// variant plan names (`--plan`, or `nix/deps/plan.json` of a local flake), or else `deps-common`,
+/// `deps-<v>`, `<v>`, `image-<v>` of `packages.<system>`. With installables: one group of those.
 /// Substituters and keys come from nix.conf or from NIX_ARGS, e.g.
 /// `-- --option substituters https://NAME.cachix.org --option trusted-public-keys KEY`.
 #[derive(Debug, Parser)]
@@ -25,6 +28,11 @@ struct Cli {
     /// Flake whose variants are reported (when no installables are given).
     #[arg(long, default_value = ".")]
     flake: String,
+
+    /// The flake's variant plan (deps-layer's `plan.json`; default: `nix/deps/plan.json` of a
+    /// local flake, when present).
+    #[arg(long)]
+    plan: Option<PathBuf>,
 
     /// System of the packages to report on (default: this machine's).
     #[arg(long)]
@@ -93,7 +101,16 @@ fn main() -> Result<()> {
         let packages = nix
             .package_names(&cli.flake, &system)
             .with_context(|| format!("listing packages.{system} of {}", cli.flake))?;
-        let groups = flake_groups(&cli.flake, &system, &packages, &cli.variants)?;
+        let plan_path = cli.plan.clone().or_else(|| local_plan_path(&cli.flake));
+        let groups = match plan_path {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading the variant plan {}", path.display()))?;
+                let plan = PlanFile::parse(&path, &text)?;
+                plan_groups(&cli.flake, &system, &plan, &path, &packages, &cli.variants)?
+            }
+            None => flake_groups(&cli.flake, &system, &packages, &cli.variants)?,
+        };
         (Some(system), groups)
     };
     let mut reports = Vec::with_capacity(groups.len());

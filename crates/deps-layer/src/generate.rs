@@ -10,6 +10,7 @@ use crate::manifest::{self, Carried};
 use crate::metadata::Metadata;
 use crate::output::{Earlier, Marker, Protected};
 use crate::plan::{Plan, VariantUnits};
+use crate::plan_file::PlanFile;
 use crate::unit_graph::{Mode, UnitGraph};
 use crate::variants::{self, Variants};
 
@@ -120,7 +121,7 @@ pub fn read_toml(path: &Path) -> Result<toml::Table> {
     })
 }
 
-/// The external units of every variant, for the real build's selection.
+/// The units of every variant, for its real build's selection.
 pub fn variant_units(
     options: &Options,
     workspace: &Workspace,
@@ -130,16 +131,11 @@ pub fn variant_units(
         ..options.cargo.clone()
     };
     let mut units = BTreeMap::new();
-    for (variant, features) in &workspace.variants {
+    for (variant, entry) in &workspace.variants {
+        let selection = entry.selection(&options.selection);
         let load = |mode| {
-            UnitGraph::load(
-                &offline,
-                &workspace.root,
-                mode,
-                &options.selection,
-                features,
-            )
-            .map(|graph| graph.classify())
+            UnitGraph::load(&offline, &workspace.root, mode, &selection, &entry.features)
+                .map(|graph| graph.classify())
         };
         units.insert(
             variant.clone(),
@@ -269,10 +265,20 @@ pub fn regenerate_command(out_from_root: &str, selection: &[String]) -> String {
 /// Computes the layer in memory (cargo completes the lock in a scratch folder).
 pub fn generate(options: &Options, out_from_root: &str) -> Result<(Layer, Workspace)> {
     let workspace = load_workspace(options)?;
+    let layer = generate_for(options, &workspace, out_from_root)?;
+    Ok((layer, workspace))
+}
+
+/// [`generate`] for a workspace already loaded (its `cargo metadata` is not run again).
+pub fn generate_for(
+    options: &Options,
+    workspace: &Workspace,
+    out_from_root: &str,
+) -> Result<Layer> {
     let lock_path = workspace.root.join("Cargo.lock");
     let lock = LockFile::read(&lock_path)?;
     lock.check_git_revisions(&lock_path)?;
-    let units = variant_units(options, &workspace)?;
+    let units = variant_units(options, workspace)?;
     let mut plan = Plan::new(&workspace.metadata, &workspace.local, &units);
     let removed: BTreeSet<LockKey> = workspace
         .metadata
@@ -333,7 +339,18 @@ pub fn generate(options: &Options, out_from_root: &str) -> Result<(Layer, Worksp
         completed = complete(&files)?;
     }
     files.insert("Cargo.lock".into(), completed);
-    Ok((Layer { files }, workspace))
+    let binaries = units
+        .iter()
+        .map(|(variant, units)| (variant.clone(), units.binaries(&workspace.local)))
+        .collect();
+    let plan_file = PlanFile::new(
+        &workspace.variants,
+        &options.selection,
+        &binaries,
+        &carried.regenerate,
+    );
+    files.insert(crate::plan_file::FILE.into(), plan_file.render());
+    Ok(Layer { files })
 }
 
 pub use crate::output::write_files;

@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod metadata;
 pub mod output;
 pub mod plan;
+pub mod plan_file;
 pub mod platform;
 pub mod progress;
 pub mod unit_graph;

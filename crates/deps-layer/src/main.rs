@@ -176,7 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let protected = workspace.protected();
             // Refused before the minutes of cargo runs, and again when writing.
             output::claim(&out, &generate::MARKER, &protected)?;
-            let (layer, _) = generate::generate(&options, &shown)?;
+            let layer = generate::generate_for(&options, &workspace, &shown)?;
             let written = output::replace_dir(&out, &generate::MARKER, &layer.files, &protected)?;
             println!("wrote {} ({} files)", written.display(), layer.files.len());
             Ok(ExitCode::SUCCESS)
@@ -185,7 +185,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = common.options();
             let workspace = generate::load_workspace(&options)?;
             let (out, shown) = common.out(&workspace.root);
-            let (layer, _) = generate::generate(&options, &shown)?;
+            let layer = generate::generate_for(&options, &workspace, &shown)?;
             let expected = generate::Layer {
                 files: layer.on_disk(),
             };

@@ -79,6 +79,31 @@ pub struct VariantUnits {
     pub test: Vec<Classified>,
 }
 
+impl VariantUnits {
+    /// The binary targets of local packages the real build compiles.
+    pub fn binaries(&self, local: &BTreeSet<String>) -> BTreeSet<String> {
+        self.build
+            .iter()
+            .map(|classified| &classified.unit)
+            .filter(|unit| {
+                local.contains(&unit.pkg_id)
+                    && unit.mode == "build"
+                    && unit.target.kind.iter().any(|kind| kind == "bin")
+            })
+            .map(|unit| unit.target.name.clone())
+            .collect()
+    }
+
+    /// The local packages the real build compiles (the selection and the path crates it uses).
+    fn local_packages<'a>(&'a self, local: &BTreeSet<String>) -> impl Iterator<Item = &'a String> {
+        self.build
+            .iter()
+            .chain(&self.test)
+            .map(|classified| &classified.unit.pkg_id)
+            .filter(move |id| local.contains(*id))
+    }
+}
+
 type Sided = BTreeMap<(String, Side), Features>;
 
 fn library_features(
@@ -207,8 +232,13 @@ impl Plan {
             .into_iter()
             .filter(|(id, _)| plan.packages.contains_key(id))
             .collect();
+        // Linking and crate types mirror only the members the variants' selections build.
+        let built: BTreeSet<&String> = units
+            .values()
+            .flat_map(|variant_units| variant_units.local_packages(local))
+            .collect();
         for package in &metadata.packages {
-            if !local.contains(&package.id) {
+            if !built.contains(&package.id) {
                 continue;
             }
             for target in &package.targets {

@@ -59,7 +59,7 @@ impl Step {
 
     /// Counts one line of cargo's JSON output (`compiler-artifact` messages are units done).
     pub fn observe(&mut self, line: &str) {
-        let Some(fresh) = artifact_freshness(line) else {
+        let Some(fresh) = crate::build_log::artifact_freshness(line) else {
             return;
         };
         self.done += 1;
@@ -121,21 +121,6 @@ pub fn follow(stdout: impl Read, step: &mut Step) -> std::io::Result<Vec<u8>> {
         collected.append(&mut line);
     }
     Ok(collected)
-}
-
-/// `Some(fresh)` for a `compiler-artifact` message, `None` for any other line.
-fn artifact_freshness(line: &str) -> Option<bool> {
-    #[derive(serde::Deserialize)]
-    struct Message {
-        reason: String,
-        #[serde(default)]
-        fresh: bool,
-    }
-    if !line.starts_with('{') {
-        return None;
-    }
-    let message: Message = serde_json::from_str(line).ok()?;
-    (message.reason == "compiler-artifact").then_some(message.fresh)
 }
 
 #[cfg(test)]

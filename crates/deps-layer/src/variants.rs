@@ -1,4 +1,5 @@
-//! The variants table: `[workspace.metadata.variants.<name>] features = [...]` in the root manifest.
+//! The variants table: `[workspace.metadata.variants.<name>] features = [...]` (and optionally
+//! `packages = [...]`, the members the variant builds) in the root manifest.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,16 +12,40 @@ use crate::metadata::Metadata;
 /// The variant a workspace without a variants table gets.
 pub const DEFAULT_VARIANT: &str = "default";
 
-/// Variant name → the cargo features it enables, sorted by name.
-pub type Variants = BTreeMap<String, Vec<String>>;
+/// Variant name → what it builds, sorted by name.
+pub type Variants = BTreeMap<String, Variant>;
 
-/// One entry of the table as written. Unknown keys are errors, so a typo cannot silently empty a
-/// variant; a new key is one field here.
-#[derive(Debug, Default, Deserialize)]
+/// One entry of the table. Unknown keys are errors, so a typo cannot silently empty a variant; a
+/// new key is one field here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Entry {
+pub struct Variant {
+    /// The cargo features the variant enables (`package/feature` or a feature of every member).
     #[serde(default)]
-    features: Vec<String>,
+    pub features: Vec<String>,
+    /// The workspace members the variant builds and ships; None: the command line's selection.
+    #[serde(default)]
+    pub packages: Option<Vec<String>>,
+}
+
+impl Variant {
+    pub fn with_features(features: &[&str]) -> Variant {
+        Variant {
+            features: features.iter().map(|feature| feature.to_string()).collect(),
+            packages: None,
+        }
+    }
+
+    /// The real build's package selection: `--package` per listed member, else `cli_selection`.
+    pub fn selection(&self, cli_selection: &[String]) -> Vec<String> {
+        match &self.packages {
+            None => cli_selection.to_vec(),
+            Some(packages) => packages
+                .iter()
+                .flat_map(|package| ["--package".to_string(), package.clone()])
+                .collect(),
+        }
+    }
 }
 
 /// Names the flake and Cargo give a meaning of their own: `default` is Cargo's default feature
@@ -42,7 +67,8 @@ fn accepted_form(name: &str) -> String {
     let usable = is_variant_name(name) && !RESERVED.iter().any(|(reserved, _)| *reserved == name);
     let name = if usable { name } else { "<name>" };
     format!(
-        "write it as `{name} = {{ features = [\"<package>/<feature>\", ...] }}` (`{name} = {{}}` for none)"
+        "write it as `{name} = {{ features = [\"<package>/<feature>\", ...] }}` (`{name} = {{}}` for none), \
+         adding `packages = [\"<member>\", ...]` to build only those workspace members"
     )
 }
 
@@ -52,7 +78,10 @@ pub fn read(manifest_path: &Path, manifest: &toml::Table) -> Result<Variants> {
         .and_then(|workspace| workspace.get("metadata"))
         .and_then(|metadata| metadata.get("variants"));
     let Some(table) = table else {
-        return Ok(BTreeMap::from([(DEFAULT_VARIANT.to_string(), Vec::new())]));
+        return Ok(BTreeMap::from([(
+            DEFAULT_VARIANT.to_string(),
+            Variant::default(),
+        )]));
     };
     let bad_table = |message: String| Error::BadVariants {
         manifest: manifest_path.to_path_buf(),
@@ -93,11 +122,24 @@ pub fn read(manifest_path: &Path, manifest: &toml::Table) -> Result<Variants> {
                 with_article(value.type_str())
             )));
         }
-        let entry: Entry = value
+        let entry: Variant = value
             .clone()
             .try_into()
             .map_err(|err: toml::de::Error| bad(err.message().trim().to_string()))?;
-        variants.insert(name.clone(), entry.features);
+        if let Some(packages) = &entry.packages {
+            if packages.is_empty() {
+                return Err(bad(
+                    "`packages = []` selects nothing; list the members the variant builds, or \
+                     remove the key to build the command line's selection"
+                        .to_string(),
+                ));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            if let Some(twice) = packages.iter().find(|package| !seen.insert(*package)) {
+                return Err(bad(format!("`packages` names `{twice}` twice")));
+            }
+        }
+        variants.insert(name.clone(), entry);
     }
     Ok(variants)
 }
@@ -121,16 +163,32 @@ fn is_variant_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
-/// Every feature a variant names must exist on a workspace member, as cargo would otherwise
-/// report it only in the middle of a build.
+/// Every package a variant names must be a workspace member and every feature must exist on one,
+/// as cargo would otherwise report it only in the middle of a build.
 pub fn validate(manifest_path: &Path, variants: &Variants, metadata: &Metadata) -> Result<()> {
     let members: Vec<_> = metadata
         .packages
         .iter()
         .filter(|package| metadata.workspace_members.contains(&package.id))
         .collect();
-    for (variant, features) in variants {
-        for feature in features {
+    for (variant, entry) in variants {
+        for package in entry.packages.iter().flatten() {
+            if !members.iter().any(|member| &member.name == package) {
+                let mut names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+                names.sort_unstable();
+                return Err(Error::BadVariant {
+                    manifest: manifest_path.to_path_buf(),
+                    variant: variant.clone(),
+                    message: format!(
+                        "`packages` names `{package}`, which is not a member of the workspace \
+                         (members: {}); {}",
+                        names.join(", "),
+                        accepted_form(variant)
+                    ),
+                });
+            }
+        }
+        for feature in &entry.features {
             let exists = match feature.split_once('/') {
                 Some((package, name)) => members.iter().any(|member| {
                     member.name == package
@@ -165,7 +223,7 @@ mod tests {
         let variants = parse("[workspace]\nmembers = []\n").unwrap();
         assert_eq!(
             variants,
-            Variants::from([("default".to_string(), Vec::new())])
+            Variants::from([("default".to_string(), Variant::default())])
         );
     }
 
@@ -175,8 +233,8 @@ mod tests {
             "[workspace.metadata.variants]\ncpu = {}\ncuda = { features = [\"server/cuda\"] }\n",
         )
         .unwrap();
-        assert_eq!(variants["cpu"], Vec::<String>::new());
-        assert_eq!(variants["cuda"], ["server/cuda"]);
+        assert_eq!(variants["cpu"].features, Vec::<String>::new());
+        assert_eq!(variants["cuda"].features, ["server/cuda"]);
     }
 
     fn error(text: &str) -> String {
@@ -186,7 +244,10 @@ mod tests {
     #[test]
     fn an_empty_variant_is_accepted() {
         let variants = parse("[workspace.metadata.variants]\ncpu = {}\n").unwrap();
-        assert_eq!(variants, Variants::from([("cpu".to_string(), Vec::new())]));
+        assert_eq!(
+            variants,
+            Variants::from([("cpu".to_string(), Variant::default())])
+        );
     }
 
     #[test]
@@ -241,6 +302,35 @@ mod tests {
             );
             assert!(err.contains("write it as `<name> = {"), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn reads_the_packages_of_a_variant_and_its_selection() {
+        let variants = parse(
+            "[workspace.metadata.variants]\ncpu = { packages = [\"server\", \"cli\"] }\ngpu = {}\n",
+        )
+        .unwrap();
+        let cli = ["--workspace".to_string()];
+        assert_eq!(
+            variants["cpu"].selection(&cli),
+            ["--package", "server", "--package", "cli"]
+        );
+        assert_eq!(variants["gpu"].packages, None);
+        assert_eq!(variants["gpu"].selection(&cli), ["--workspace"]);
+    }
+
+    #[test]
+    fn refuses_empty_duplicate_or_mistyped_packages() {
+        let err = error("[workspace.metadata.variants]\ncpu = { packages = [] }\n");
+        assert!(err.contains("variants.cpu"), "{err}");
+        assert!(err.contains("`packages = []` selects nothing"), "{err}");
+        let err = error("[workspace.metadata.variants]\ncpu = { packages = [\"a\", \"a\"] }\n");
+        assert!(err.contains("names `a` twice"), "{err}");
+        let err = error("[workspace.metadata.variants]\ncpu = { packages = \"a\" }\n");
+        assert!(err.contains("invalid type: string \"a\""), "{err}");
+        assert!(err.contains("packages = [\"<member>\", ...]"), "{err}");
+        let err = error("[workspace.metadata.variants]\ncpu = { package = [\"a\"] }\n");
+        assert!(err.contains("unknown field `package`"), "{err}");
     }
 
     #[test]

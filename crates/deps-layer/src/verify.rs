@@ -12,6 +12,7 @@ use crate::build_log::{self, Artifact};
 use crate::cargo::Cargo;
 use crate::error::{Error, Result};
 use crate::generate::{self, Options, Workspace};
+use crate::plan_file::{COMMON, PlanFile};
 use crate::progress::Step;
 use crate::unit_graph::{Classified, UnitGraph};
 
@@ -135,65 +136,33 @@ fn run_command(cargo: &Cargo, dir: &Path, label: &str, args: &[String]) -> Resul
     })
 }
 
-fn feature_args(features: &[String]) -> Vec<String> {
-    if features.is_empty() {
-        Vec::new()
-    } else {
-        vec!["--features".into(), features.join(",")]
+/// A planned command's short name in the report: its subcommand, and `--no-run` for a test build.
+fn command_name(args: &[String]) -> String {
+    let mut name = args.first().cloned().unwrap_or_default();
+    if args.iter().any(|arg| arg == "--no-run") {
+        name.push_str(" --no-run");
     }
+    name
 }
 
-/// crane's `buildDepsOnly`: check --all-targets, build, test --no-run, all `--release --locked`.
-fn layer_commands(features: &[String]) -> Vec<(&'static str, Vec<String>)> {
-    let with = |mut args: Vec<String>| {
-        args.extend(feature_args(features));
-        args
-    };
-    let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    vec![
-        (
-            "check",
-            with(strings(&[
-                "check",
-                "--release",
-                "--locked",
-                "--all-targets",
-            ])),
-        ),
-        ("build", with(strings(&["build", "--release", "--locked"]))),
-        (
-            "test --no-run",
-            with(strings(&["test", "--release", "--locked", "--no-run"])),
-        ),
-    ]
-}
-
-fn final_commands(
-    selection: &[String],
-    features: &[String],
-    clippy: bool,
-) -> Vec<(&'static str, Vec<String>)> {
-    let make = |head: &[&str], tail: &[&str]| {
-        let mut args: Vec<String> = head.iter().map(|s| s.to_string()).collect();
-        args.extend(["--release".to_string(), "--locked".to_string()]);
-        args.extend(selection.iter().cloned());
-        args.extend(tail.iter().map(|s| s.to_string()));
-        args.extend(feature_args(features));
-        args
-    };
-    let mut commands = vec![
-        ("build", make(&["build"], &[])),
-        ("test --no-run", make(&["test"], &["--no-run"])),
-    ];
-    if clippy {
-        commands.push(("clippy", make(&["clippy"], &["--all-targets"])));
-    }
+/// The plan's argument lists as verify runs them: named, with the plan's profile.
+fn planned(
+    plan: &PlanFile,
+    commands: impl IntoIterator<Item = Vec<String>>,
+) -> Vec<(String, Vec<String>)> {
     commands
+        .into_iter()
+        .map(|args| (command_name(&args), plan.with_profile(&args)))
+        .collect()
 }
 
 struct Context<'a> {
     cargo: Cargo,
     workspace: &'a Workspace,
+    /// The real build's plan.
+    plan: &'a PlanFile,
+    /// The plan in the layer folder, for the layer's own commands.
+    layer_plan: &'a PlanFile,
     layer_dir: PathBuf,
 }
 
@@ -202,7 +171,7 @@ fn run_phase(
     context: &Context<'_>,
     dir: &Path,
     label: &str,
-    commands: &[(&str, Vec<String>)],
+    commands: &[(String, Vec<String>)],
     is_local: &dyn Fn(&str) -> bool,
     runs: &mut Vec<(String, Ran)>,
 ) -> Result<Phase> {
@@ -256,6 +225,19 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
         })?;
     let layer_dir = scratch.path().join("layer");
     generate::write_files(&layer_dir, &layer.files)?;
+    // The layer builds with its own plan's commands; the real build is what the plan of this
+    // workspace and selection says, so a given layer folder is checked against the build it
+    // must serve (the same plan when the layer was just generated).
+    let layer_plan = PlanFile::read(&layer_dir)?;
+    let plan = match &options.layer {
+        None => layer_plan.clone(),
+        Some(_) => PlanFile::new(
+            &workspace.variants,
+            &options.generate.selection,
+            &BTreeMap::new(),
+            &generate::regenerate_command(generate::DEFAULT_OUT, &options.generate.selection),
+        ),
+    };
     let vendored = if options.vendored {
         Some(crate::vendor::vendor(
             &options.generate.cargo,
@@ -266,20 +248,10 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
         None
     };
     let variants: Vec<String> = if options.variants.is_empty() {
-        workspace.variants.keys().cloned().collect()
+        plan.variants.keys().cloned().collect()
     } else {
         for variant in &options.variants {
-            if !workspace.variants.contains_key(variant) {
-                return Err(Error::UnknownVariant {
-                    variant: variant.clone(),
-                    known: workspace
-                        .variants
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
+            plan.variant(variant)?;
         }
         options.variants.clone()
     };
@@ -298,29 +270,32 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
                 progress: options.generate.cargo.progress,
             },
             workspace: &workspace,
+            plan: &plan,
+            layer_plan: &layer_plan,
             layer_dir: layer_dir.clone(),
         }
     };
     // The common layer is built once; each variant starts from a copy of its target dir, as
     // crane's variant derivations start from the common layer's artifacts.
-    let common = if options.layered {
-        let common_dir = scratch.path().join("target-common");
-        let mut runs = Vec::new();
-        let phase = run_phase(
-            &context_for(&common_dir),
-            &layer_dir,
-            "layer common",
-            &layer_commands(&[]),
-            &|id: &str| id.starts_with("path+file://"),
-            &mut runs,
-        )?;
-        Some(Common {
-            dir: common_dir,
-            phase,
-            runs,
-        })
-    } else {
-        None
+    let common = match layer_plan.layers.get(COMMON) {
+        Some(common_layer) if options.layered => {
+            let common_dir = scratch.path().join("target-common");
+            let mut runs = Vec::new();
+            let phase = run_phase(
+                &context_for(&common_dir),
+                &layer_dir,
+                &format!("layer {COMMON}"),
+                &planned(&layer_plan, common_layer.commands().cloned()),
+                &|id: &str| id.starts_with("path+file://"),
+                &mut runs,
+            )?;
+            Some(Common {
+                dir: common_dir,
+                phase,
+                runs,
+            })
+        }
+        _ => None,
     };
     for variant in variants {
         let target_dir = scratch.path().join(format!("target-{variant}"));
@@ -389,31 +364,41 @@ fn verify_variant(
     variant: &str,
 ) -> Result<VariantReport> {
     let workspace = context.workspace;
+    let plan = context.plan;
+    let planned_variant = plan.variant(variant)?;
     let layer_local = |id: &str| id.starts_with("path+file://");
     let real_local = |id: &str| workspace.local.contains(id);
     let mut layer_runs = Vec::new();
     let mut phases = Vec::new();
-    let variant_feature = vec![variant.to_string()];
     let no_runs = Vec::new();
     let common_runs = common.map_or(&no_runs, |common| &common.runs);
     if let Some(common) = common {
         phases.push(common.phase.clone());
     }
-    phases.push(run_phase(
-        context,
-        &context.layer_dir,
-        &format!("layer {variant}"),
-        &layer_commands(&variant_feature),
-        &layer_local,
-        &mut layer_runs,
-    )?);
-    let features = workspace.variants.get(variant).cloned().unwrap_or_default();
+    // Layered: the layers above the shared common one, each on the one below; otherwise the
+    // variant's own layer alone.
+    let layer_plan = context.layer_plan;
+    let stack = layer_plan.layer_stack(layer_plan.variant(variant)?);
+    let own_layers = match (common, stack.split_first()) {
+        (Some(_), Some(((COMMON, _), above))) => above.to_vec(),
+        _ => stack.last().copied().into_iter().collect(),
+    };
+    for (name, layer) in own_layers {
+        phases.push(run_phase(
+            context,
+            &context.layer_dir,
+            &format!("layer {name}"),
+            &planned(layer_plan, layer.commands().cloned()),
+            &layer_local,
+            &mut layer_runs,
+        )?);
+    }
     let mut final_runs = Vec::new();
     phases.push(run_phase(
         context,
         &workspace.root,
         "real build",
-        &final_commands(&options.generate.selection, &features, options.clippy),
+        &planned(plan, planned_variant.real_build_commands(options.clippy)),
         &real_local,
         &mut final_runs,
     )?);

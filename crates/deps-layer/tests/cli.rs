@@ -190,6 +190,112 @@ fn an_empty_variant_is_accepted_as_a_variant_without_features() {
 }
 
 #[test]
+fn refuses_packages_that_are_not_a_list_of_members() {
+    assert_variant_refused(
+        "simd = { packages = \"server\", features = [\"server/simd\"] }",
+        "simd",
+        "invalid type: string \"server\", expected a sequence",
+    );
+    assert_variant_refused(
+        "simd = { packages = [], features = [\"server/simd\"] }",
+        "simd",
+        "`packages = []` selects nothing",
+    );
+    assert_variant_refused(
+        "simd = { packages = [\"server\", \"server\"] }",
+        "simd",
+        "`packages` names `server` twice",
+    );
+    assert_variant_refused(
+        "simd = { package = \"server\" }",
+        "simd",
+        "unknown field `package`, expected `features` or `packages`",
+    );
+    // Not a member: the path crate outside the members is not one either.
+    for name in ["servr", "util"] {
+        assert_variant_refused(
+            &format!("simd = {{ packages = [\"{name}\"], features = [\"server/simd\"] }}"),
+            "simd",
+            &format!(
+                "`packages` names `{name}`, which is not a member of the workspace (members: core-lib, server)"
+            ),
+        );
+    }
+}
+
+/// A variant that names its packages builds only those: its selection, package name and program
+/// in plan.json, and in the layer only the dependencies that selection compiles.
+#[test]
+fn a_variant_with_packages_builds_only_those() {
+    let fixture = Fixture::new("basic");
+    fixture.edit(
+        "Cargo.toml",
+        "cpu = { features = [] }",
+        "cpu = { packages = [\"core-lib\"] }",
+    );
+    fixture.edit(
+        "Cargo.toml",
+        "simd = { features = [\"server/simd\"] }",
+        "simd = { packages = [\"server\"], features = [\"server/simd\"] }",
+    );
+    let out = fixture.path("nix/deps");
+    let generated = run(&fixture, "generate", &out);
+    assert_eq!(generated.status.code(), Some(0), "{}", text(&generated));
+    let plan = deps_layer::plan_file::PlanFile::read(&out).unwrap();
+    let cpu = &plan.variants["cpu"];
+    assert_eq!(cpu.selection, ["--package", "core-lib"]);
+    assert_eq!(cpu.cargo_args, ["--locked", "--package", "core-lib"]);
+    assert_eq!(cpu.layer, "common");
+    assert_eq!(cpu.pname, "core-lib");
+    assert_eq!(cpu.main_program, None, "core-lib has no binary");
+    let simd = &plan.variants["simd"];
+    assert_eq!(simd.pname, "server-simd");
+    assert_eq!(simd.main_program.as_deref(), Some("server"));
+    assert_eq!(simd.layer, "simd");
+    let accel = &plan.variants["accel"];
+    assert_eq!(accel.selection, ["--workspace"]);
+    assert_eq!(accel.pname, "workspace-accel");
+    assert_eq!(accel.main_program.as_deref(), Some("server"));
+    // simd builds the server: the layer links a binary as the server does.
+    assert!(fixture.read("nix/deps/Cargo.toml").contains("[[bin]]"));
+    let checked = run(&fixture, "check", &out);
+    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
+
+    // When no variant builds the server, neither its binary nor `server/simd`'s `core-lib/std`
+    // (memchr's `std` and `alloc`) reaches the layer.
+    fixture.edit(
+        "Cargo.toml",
+        "simd = { packages = [\"server\"], features = [\"server/simd\"] }",
+        "simd = { packages = [\"core-lib\"], features = [\"core-lib/simd\"] }",
+    );
+    fixture.edit(
+        "Cargo.toml",
+        "accel = { features = [\"server/accel\"] }",
+        "accel = { packages = [\"core-lib\"], features = [\"core-lib/accel\"] }",
+    );
+    let stale = run(&fixture, "check", &out);
+    assert_eq!(stale.status.code(), Some(1), "{}", text(&stale));
+    let generated = run(&fixture, "generate", &out);
+    assert_eq!(generated.status.code(), Some(0), "{}", text(&generated));
+    let manifest = fixture.read("nix/deps/Cargo.toml");
+    assert!(!manifest.contains("[[bin]]"), "{manifest}");
+    assert!(!out.join("src/main.rs").exists());
+    assert!(
+        manifest.contains(
+            "memchr = { version = \"=2.8.3\", default-features = false, optional = true }"
+        ),
+        "{manifest}"
+    );
+    let plan = deps_layer::plan_file::PlanFile::read(&out).unwrap();
+    assert!(
+        plan.variants
+            .values()
+            .all(|variant| variant.main_program.is_none() && variant.pname.starts_with("core-lib")),
+        "{plan:?}"
+    );
+}
+
+#[test]
 fn refuses_a_variant_with_a_missing_feature() {
     let fixture = Fixture::new("basic");
     fixture.edit("Cargo.toml", "\"server/accel\"", "\"server/acel\"");

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cargo_json::{self, UnitCounts};
 use crate::changes::{self, Change};
 use crate::error::BenchError;
 use crate::fsutil;
@@ -15,6 +14,7 @@ use crate::stats;
 use crate::strategy::{self, StrategyKind, Tools};
 use crate::table::{BuildRow, KeyRow};
 use crate::workspace::{self, Workspace};
+use deps_layer::build_log::{self, UnitCounts};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -110,9 +110,9 @@ fn run_steps(
         }
         let outcome = process::run(&step, log)?;
         elapsed += outcome.elapsed;
-        artifacts.extend(cargo_json::parse_artifacts(&outcome.stdout));
+        artifacts.extend(build_log::artifacts(outcome.stdout.as_bytes()));
     }
-    Ok((elapsed, cargo_json::count_units(&artifacts)))
+    Ok((elapsed, build_log::count_units(&artifacts)))
 }
 
 /// The strategies that really build, in the order given (crane-keying builds as deps-layer).
@@ -140,7 +140,11 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Bench
     let original = workspace::load(&config.manifest_path)?;
     let mut variant_features = Vec::new();
     for variant in &config.variants {
-        variant_features.push((variant.clone(), original.variant_features(variant)?));
+        variant_features.push((
+            variant.clone(),
+            original.variant_features(variant)?,
+            original.variant_selection(variant)?,
+        ));
     }
 
     let snapshot = config.work_dir.join("workspace");
@@ -177,10 +181,11 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Bench
             fsutil::remove_dir_if_present(&dir)?;
             strategy::prepare(*kind, &ws, &config.tools, &dir, &log)?;
         }
-        for (variant, features) in &variant_features {
+        for (variant, features, selection) in &variant_features {
             let target = VariantTarget {
                 name: variant,
                 features,
+                selection,
                 layers_root: &layers_root,
                 measured: &measured,
             };
@@ -194,6 +199,8 @@ pub fn run(config: &Config, observer: &mut dyn Observer) -> Result<Report, Bench
 struct VariantTarget<'a> {
     name: &'a str,
     features: &'a [String],
+    /// The real build's package selection (the variant's `packages`, else `--workspace`).
+    selection: &'a [String],
     layers_root: &'a Path,
     measured: &'a [StrategyKind],
 }
@@ -209,6 +216,7 @@ fn measure_variant(
     let VariantTarget {
         name: variant,
         features,
+        selection,
         layers_root,
         measured,
     } = *target_variant;
@@ -249,7 +257,7 @@ fn measure_variant(
                 kind.name()
             ));
             let (final_build, counts) = run_steps(
-                &strategy::final_steps(&config.tools.cargo, &ws.root, features),
+                &strategy::final_steps(&config.tools.cargo, &ws.root, selection, features),
                 &env,
                 log,
             )?;

@@ -46,4 +46,7 @@ pub enum BenchError {
     },
     #[error("{0}")]
     Invalid(String),
+    /// The generated layer's plan (`plan.json`) is missing, unreadable or lacks the variant.
+    #[error(transparent)]
+    Plan(#[from] deps_layer::Error),
 }

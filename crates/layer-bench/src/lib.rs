@@ -2,7 +2,6 @@
 //! key survives everyday changes, for several layer strategies side by side.
 
 pub mod bench;
-pub mod cargo_json;
 pub mod changes;
 pub mod error;
 pub mod fsutil;

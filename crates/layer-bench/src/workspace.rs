@@ -2,10 +2,10 @@
 //! --no-deps` (members, their sources) and the root manifest (`[workspace.dependencies]`,
 //! `[workspace.metadata.variants]`).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use deps_layer::variants::{DEFAULT_VARIANT, Variant, Variants};
 use serde::Deserialize;
 
 use crate::error::BenchError;
@@ -25,8 +25,9 @@ pub struct Workspace {
     pub root: PathBuf,
     /// Members sorted by name, so every choice made from them is reproducible.
     pub members: Vec<Member>,
-    /// Variant name → Cargo features, from `[workspace.metadata.variants]`.
-    pub variants: BTreeMap<String, Vec<String>>,
+    /// `[workspace.metadata.variants]`, read and validated by deps-layer (`default` alone when
+    /// the workspace has no table).
+    pub variants: Variants,
 }
 
 #[derive(Deserialize)]
@@ -82,31 +83,35 @@ pub fn parse_metadata(json: &str, manifest_path: &Path) -> Result<Workspace, Ben
     }
     members.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let mut variants = BTreeMap::new();
-    if let Some(table) = metadata
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get("variants"))
-        .and_then(|v| v.as_object())
-    {
-        for (name, spec) in table {
-            let features = spec
-                .get("features")
-                .and_then(|f| f.as_array())
-                .map(|list| {
-                    list.iter()
-                        .filter_map(|f| f.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            variants.insert(name.clone(), features);
-        }
-    }
+    let variants = read_variants(metadata.metadata.as_ref(), manifest_path)?;
     Ok(Workspace {
         root: metadata.workspace_root,
         members,
         variants,
     })
+}
+
+/// The variants table out of the metadata's `workspace.metadata`, read by deps-layer's one
+/// parser, so the benchmark accepts exactly the tables deps-layer and the flake do.
+fn read_variants(
+    metadata: Option<&serde_json::Value>,
+    manifest_path: &Path,
+) -> Result<Variants, BenchError> {
+    let mut manifest = toml::Table::new();
+    if let Some(table) = metadata.and_then(|metadata| metadata.get("variants")) {
+        let table = toml::Value::try_from(table).map_err(|err| {
+            BenchError::Invalid(format!(
+                "{}: [workspace.metadata.variants] is not a TOML table: {err}",
+                manifest_path.display()
+            ))
+        })?;
+        let mut workspace_metadata = toml::Table::new();
+        workspace_metadata.insert("variants".into(), table);
+        let mut workspace = toml::Table::new();
+        workspace.insert("metadata".into(), toml::Value::Table(workspace_metadata));
+        manifest.insert("workspace".into(), toml::Value::Table(workspace));
+    }
+    Ok(deps_layer::variants::read(manifest_path, &manifest)?)
 }
 
 pub fn load(manifest_path: &Path) -> Result<Workspace, BenchError> {
@@ -144,20 +149,26 @@ impl Workspace {
     /// The features a variant builds with. `default`, unless the table defines it, is the plain
     /// build with no features (deps-layer's only variant for a workspace without the table).
     pub fn variant_features(&self, variant: &str) -> Result<Vec<String>, BenchError> {
-        if let Some(features) = self.variants.get(variant) {
-            return Ok(features.clone());
+        self.variant(variant).map(|entry| entry.features.clone())
+    }
+
+    /// The real build's package selection of a variant: its `packages`, else the whole workspace.
+    pub fn variant_selection(&self, variant: &str) -> Result<Vec<String>, BenchError> {
+        self.variant(variant)
+            .map(|entry| entry.selection(&["--workspace".to_string()]))
+    }
+
+    fn variant(&self, variant: &str) -> Result<Variant, BenchError> {
+        if let Some(entry) = self.variants.get(variant) {
+            return Ok(entry.clone());
         }
-        if variant == "default" {
-            return Ok(Vec::new());
+        if variant == DEFAULT_VARIANT {
+            return Ok(Variant::default());
         }
         Err(BenchError::UnknownVariant {
             variant: variant.to_string(),
             path: self.root.join("Cargo.toml"),
-            known: if self.variants.is_empty() {
-                "default".into()
-            } else {
-                self.variants.keys().cloned().collect::<Vec<_>>().join(", ")
-            },
+            known: self.variants.keys().cloned().collect::<Vec<_>>().join(", "),
         })
     }
 
@@ -296,9 +307,27 @@ mod tests {
     fn reads_variant_features_and_rejects_unknown_variants() {
         let ws = parse_metadata(METADATA, Path::new("/w/Cargo.toml")).unwrap();
         assert_eq!(ws.variant_features("cuda").unwrap(), ["srv/cuda"]);
+        assert_eq!(ws.variant_selection("cuda").unwrap(), ["--workspace"]);
         assert!(ws.variant_features("cpu").unwrap().is_empty());
         let err = ws.variant_features("rocm").unwrap_err().to_string();
         assert!(err.contains("rocm") && err.contains("cpu, cuda"), "{err}");
+    }
+
+    #[test]
+    fn a_variant_s_packages_are_its_selection_and_the_table_is_read_strictly() {
+        let json = METADATA.replace(
+            r#""cuda":{"features":["srv/cuda"]}"#,
+            r#""cuda":{"features":["srv/cuda"],"packages":["srv"]}"#,
+        );
+        let ws = parse_metadata(&json, Path::new("/w/Cargo.toml")).unwrap();
+        assert_eq!(ws.variant_selection("cuda").unwrap(), ["--package", "srv"]);
+        assert_eq!(ws.variant_selection("cpu").unwrap(), ["--workspace"]);
+        let json = METADATA.replace(r#"{"features":[]}"#, r#"{"feature":[]}"#);
+        let err = parse_metadata(&json, Path::new("/w/Cargo.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("variants.cpu"), "{err}");
+        assert!(err.contains("unknown field `feature`"), "{err}");
     }
 
     #[test]

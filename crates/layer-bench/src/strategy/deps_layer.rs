@@ -1,7 +1,9 @@
-//! Ours: `deps-layer generate` writes the synthetic package; crane builds it with its three
-//! commands, the variant's feature selecting that variant's extra deps.
+//! Ours: `deps-layer generate` writes the synthetic package and its plan; crane builds the
+//! variant's layer with the commands the plan gives it, as the flake does.
 
 use std::path::Path;
+
+use deps_layer::plan_file::PlanFile;
 
 use crate::error::BenchError;
 use crate::fsutil;
@@ -52,34 +54,69 @@ pub fn key(
     keys::directory_key(&copy.join("nix/deps"))
 }
 
-/// Whether the generated manifest declares a feature named `variant`.
-pub fn has_feature(manifest: &str, variant: &str, path: &Path) -> Result<bool, BenchError> {
-    let table: toml::Table = toml::from_str(manifest).map_err(|source| BenchError::Toml {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(table.get("features").and_then(|f| f.get(variant)).is_some())
+/// The commands of the variant's own layer, read from the layer's `plan.json`: the common
+/// layer's for a variant without features, otherwise its layer's (which holds the common part
+/// too, so it builds alone into a fresh target dir).
+pub fn layer_steps(cargo: &str, layer_src: &Path, variant: &str) -> Result<Vec<Step>, BenchError> {
+    let plan = PlanFile::read(layer_src)?;
+    Ok(planned_steps(&plan, cargo, layer_src, variant)?)
 }
 
-pub fn layer_steps(cargo: &str, layer_src: &Path, variant: &str) -> Result<Vec<Step>, BenchError> {
-    let manifest_path = layer_src.join("Cargo.toml");
-    let manifest = fsutil::read_to_string(&manifest_path)?;
-    let features = if has_feature(&manifest, variant, &manifest_path)? {
-        vec![variant.to_string()]
-    } else {
-        Vec::new()
-    };
-    Ok(super::crane_layer_steps(cargo, layer_src, true, &features))
+fn planned_steps(
+    plan: &PlanFile,
+    cargo: &str,
+    layer_src: &Path,
+    variant: &str,
+) -> Result<Vec<Step>, deps_layer::Error> {
+    let planned = plan.variant(variant)?;
+    let stack = plan.layer_stack(planned);
+    Ok(stack
+        .last()
+        .into_iter()
+        .flat_map(|(_, layer)| layer.commands())
+        .map(|args| {
+            let args = plan.with_profile(args);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Step::new(cargo, &args, layer_src).arg("--message-format=json")
+        })
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use deps_layer::variants::{Variant, Variants};
+
     use super::*;
 
     #[test]
-    fn variant_feature_is_used_only_when_the_layer_declares_it() {
-        let manifest = "[package]\nname = \"x\"\n[features]\ncuda = [\"dep:cudarc\"]\n";
-        assert!(has_feature(manifest, "cuda", Path::new("Cargo.toml")).unwrap());
-        assert!(!has_feature(manifest, "cpu", Path::new("Cargo.toml")).unwrap());
+    fn variant_feature_is_used_only_when_the_plan_gives_the_variant_a_layer() {
+        let variants = Variants::from([
+            ("cpu".to_string(), Variant::default()),
+            ("cuda".to_string(), Variant::with_features(&["srv/cuda"])),
+        ]);
+        let plan = PlanFile::new(&variants, &["--workspace".into()], &BTreeMap::new(), "x");
+        let lines = |variant| -> Vec<String> {
+            planned_steps(&plan, "cargo", Path::new("/l"), variant)
+                .unwrap()
+                .iter()
+                .map(Step::display)
+                .collect()
+        };
+        assert_eq!(
+            lines("cuda"),
+            [
+                "cargo check --profile release --locked --all-targets --features cuda --message-format=json",
+                "cargo build --profile release --locked --features cuda --message-format=json",
+                "cargo test --profile release --locked --no-run --features cuda --message-format=json",
+            ]
+        );
+        assert!(lines("cpu").iter().all(|line| !line.contains("--features")));
+        assert_eq!(lines("cpu").len(), 3);
+        let err = planned_steps(&plan, "cargo", Path::new("/l"), "rocm")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant `rocm`"), "{err}");
     }
 }

@@ -94,15 +94,23 @@ pub fn crane_layer_steps(cargo: &str, dir: &Path, locked: bool, features: &[Stri
         .collect()
 }
 
-/// The final build every strategy ends with: what the flake's package derivation runs.
-pub fn final_steps(cargo: &str, workspace_root: &Path, features: &[String]) -> Vec<Step> {
-    let base: [&[&str]; 2] = [
-        &["build", "--release", "--locked", "--workspace"],
-        &["test", "--release", "--locked", "--workspace", "--no-run"],
+/// The final build every strategy ends with: what the flake's package derivation runs, for the
+/// variant's package selection.
+pub fn final_steps(
+    cargo: &str,
+    workspace_root: &Path,
+    selection: &[String],
+    features: &[String],
+) -> Vec<Step> {
+    let base: [(&[&str], &[&str]); 2] = [
+        (&["build", "--release", "--locked"], &[]),
+        (&["test", "--release", "--locked"], &["--no-run"]),
     ];
     base.iter()
-        .map(|args| {
-            Step::new(cargo, args, workspace_root)
+        .map(|(head, tail)| {
+            Step::new(cargo, head, workspace_root)
+                .args(selection.iter().cloned())
+                .args(tail.iter().map(|arg| arg.to_string()))
                 .args(feature_args(features))
                 .arg("--message-format=json")
         })
