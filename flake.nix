@@ -31,9 +31,8 @@
   }: let
     nixLib = import ./nix/lib;
     plan = nixLib.plan {
-      cargoToml = builtins.readFile ./Cargo.toml;
+      layerDir = ./nix/deps;
       nixVariants = import ./nix/variants.nix;
-      payload = "knn-server";
     };
 
     # Lock files of the test workspaces the tests build offline (deps-layer's fixtures): their
@@ -49,6 +48,7 @@
       import ./nix/outputs.nix {
         inherit (nixpkgs) lib;
         inherit system pkgs pkgsWithConfig crane plan advisory-db naersk testCargoLocks;
+        toolPackage = "deps-layer";
       };
   in
     flake-utils.lib.eachSystem plan.systems (system: let
