@@ -14,7 +14,14 @@
   # the derivation of the layer `stacksOn` names, null for the common layer
   base ? null,
 }: let
-  crate = craneLib.crateNameFromCargoToml {inherit (layer) src;};
+  # plan.json sits beside the layer crate but is no input of its compilation: left out, a change
+  # to what a variant builds or ships leaves every layer's store path as it was.
+  src = builtins.path {
+    path = layer.src;
+    name = baseNameOf layer.src;
+    filter = path: _: path != toString layer.src + "/plan.json";
+  };
+  crate = craneLib.crateNameFromCargoToml {inherit src;};
   commands = {
     buildPhaseCargoCommand = layer.buildCommand;
     checkPhaseCargoCommand = layer.checkCommand;
@@ -26,13 +33,13 @@ in
       // commands
       // {
         # The real workspace never reaches the layer: crane takes name and version from dummySrc.
-        dummySrc = layer.src;
+        dummySrc = src;
       })
   else
     craneLib.mkCargoDerivation (commonArgs
       // commands
       // {
-        inherit (layer) src;
+        inherit src;
         pname = "${crate.pname}-${layer.name}";
         inherit (crate) version;
         pnameSuffix = "-deps";
