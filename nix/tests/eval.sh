@@ -159,7 +159,8 @@ expect_layers_unchanged() { # TAG
 
 say "== (a) edit a .rs file"
 a=$(copy a)
-edited=$(ls "$a"/crates/*/src/lib.rs | head -1)
+lib_files=("$a"/crates/*/src/lib.rs)
+edited=${lib_files[0]}
 say "    edited ${edited#"$a"/}"
 printf '\n// an edit that changes no dependency\npub fn eval_probe() -> u32 { 42 }\n' >>"$edited"
 regenerate "$a"
@@ -340,8 +341,9 @@ say "    plan: cargoArgs $cpu_args; selection $(plan_of "$base" '.variants.cpu.s
 say "    cpu buildPhase: $(tr '\n' ' ' <<<"$cpu_build")"
 [[ "$cpu_build" == *"cargoWithProfile build "*" $cpu_args"* ]] || fail "(h) the cpu package does not build with the plan's cargoArgs"
 [[ "$cpu_build" != *--workspace* ]] || fail "(h) the cpu package is a --workspace build"
-for p in $(plan_of "$base" '.variants.cpu.selection | . as $s | range(0; length) | select($s[.] == "--package") | $s[. + 1]'); do
-  [[ "$cpu_build" == *"--package $p"* ]] || fail "(h) the cpu package does not select $p"
+# shellcheck disable=SC2016 # jq's $s, not the shell's
+for pkg in $(plan_of "$base" '.variants.cpu.selection | . as $s | range(0; length) | select($s[.] == "--package") | $s[. + 1]'); do
+  [[ "$cpu_build" == *"--package $pkg"* ]] || fail "(h) the cpu package does not select $pkg"
 done
 # The lock the cpu layer compiles from: GPU crates in it mean cpu's layer key moves with them.
 common_dir=$(plan_of "$base" '.layers.common.dir')
