@@ -35,6 +35,9 @@
       nixVariants = import ./nix/variants.nix;
     };
 
+    # The overlay's attribute: the default variant's package name from the plan.
+    overlayName = plan.variants.${plan.defaultVariant (builtins.head plan.systems)}.pname;
+
     # Lock files of the test workspaces the tests build offline (deps-layer's fixtures): their
     # crates join the one vendor directory, so the nextest checks resolve them. A new fixture with
     # a Cargo.lock is picked up without listing it here.
@@ -75,8 +78,8 @@
               overlays = [rust-overlay.overlays.default];
             });
         in {
-          knn-server = out.packages.default;
-          knn-server-variants = removeAttrs out.packages ["default"];
+          ${overlayName} = out.packages.default;
+          "${overlayName}-variants" = removeAttrs out.packages ["default"];
         })
       ];
     };
