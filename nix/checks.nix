@@ -56,7 +56,7 @@ in {
       version = "0";
       cargoArtifacts = null;
       doInstallCargoArtifacts = false;
-      buildPhaseCargoCommand = "deps-layer check";
+      buildPhaseCargoCommand = "${tool.meta.mainProgram} check";
       nativeBuildInputs = [tool];
     });
 
