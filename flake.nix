@@ -31,10 +31,12 @@
   }: let
     nixLib = import ./nix/lib;
     plan = nixLib.plan {
-      cargoToml = builtins.readFile ./Cargo.toml;
+      layerDir = ./nix/deps;
       nixVariants = import ./nix/variants.nix;
-      payload = "knn-server";
     };
+
+    # The overlay's attribute: the default variant's package name from the plan.
+    overlayName = plan.variants.${plan.defaultVariant (builtins.head plan.systems)}.pname;
 
     # Lock files of the test workspaces the tests build offline (deps-layer's fixtures): their
     # crates join the one vendor directory, so the nextest checks resolve them. A new fixture with
@@ -49,6 +51,7 @@
       import ./nix/outputs.nix {
         inherit (nixpkgs) lib;
         inherit system pkgs pkgsWithConfig crane plan advisory-db naersk testCargoLocks;
+        toolPackage = "deps-layer";
       };
   in
     flake-utils.lib.eachSystem plan.systems (system: let
@@ -75,8 +78,8 @@
               overlays = [rust-overlay.overlays.default];
             });
         in {
-          knn-server = out.packages.default;
-          knn-server-variants = removeAttrs out.packages ["default"];
+          ${overlayName} = out.packages.default;
+          "${overlayName}-variants" = removeAttrs out.packages ["default"];
         })
       ];
     };

@@ -1,6 +1,10 @@
-# `nix flake check`: lints and tests. The Rust ones build on the variant's layer (deps-<v>), so
-# they compile only the workspace's crates. Tests needing a GPU cannot run in the build sandbox;
-# the nextest check runs what the payload's tests run without a device.
+# `nix flake check`: lints and tests. Per variant, clippy and nextest over what the variant builds
+# (its cargoArgs from the plan) on the variant's layer, so they compile only the workspace's
+# crates. The variants no longer build the whole workspace, so one clippy and one nextest over
+# `--workspace` (every member, the tools and their tests included) run on the default variant's
+# layer: they also compile the external crates that layer lacks (the other members' own, e.g.
+# the GPU backends' and the tools'). Tests needing a GPU cannot run in the build sandbox; nextest
+# runs what the tests run without a device.
 {
   craneLib,
   commonArgs,
@@ -8,9 +12,22 @@
   advisory-db,
   # src plus nix/deps and nix/deny.toml, for the checks that read them
   srcWithNix,
-  # the workspace's cpu build, for the deps-layer binary
-  workspace,
-}: {
+  # the deps-layer tool's own build (nix/tools.nix)
+  tool,
+  # commonArgs with the workspace's version, for the workspace-wide checks
+  workspaceArgs,
+  # the default variant's layer, which the workspace-wide checks start from
+  defaultLayer,
+}: let
+  workspaceWide =
+    workspaceArgs
+    // {
+      inherit src;
+      pname = "workspace";
+      cargoArtifacts = defaultLayer;
+      cargoExtraArgs = "--locked --workspace";
+    };
+in {
   fmt = craneLib.cargoFmt {
     inherit src;
     pname = "workspace";
@@ -39,11 +56,20 @@
       version = "0";
       cargoArtifacts = null;
       doInstallCargoArtifacts = false;
-      buildPhaseCargoCommand = "deps-layer check";
-      nativeBuildInputs = [workspace];
+      buildPhaseCargoCommand = "${tool.meta.mainProgram} check";
+      nativeBuildInputs = [tool];
     });
 
-  # Per variant: clippy and nextest over the whole workspace with the variant's features.
+  clippy = craneLib.cargoClippy (workspaceWide
+    // {
+      cargoClippyExtraArgs = "--all-targets -- --deny warnings";
+    });
+  nextest = craneLib.cargoNextest (workspaceWide
+    // {
+      doInstallCargoArtifacts = false;
+    });
+
+  # Per variant: clippy and nextest over the variant's selection and features.
   forVariant = {
     variantArgs,
     layer,

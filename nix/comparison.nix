@@ -13,15 +13,16 @@
   naersk,
   toolchain,
   src,
-  # the default variant's cargo arguments, so both tools build the same selection and features
-  cargoExtraArgs,
+  # the default variant's cargo arguments (the plan's list), so both tools build the same
+  # selection and features
+  cargoArgs,
 }: let
   naerskLib = callPackage naersk {
     cargo = toolchain;
     rustc = toolchain;
   };
-  # naersk passes these unquoted to cargo; the plan's arguments are single words
-  extraArgs = lib.filter (word: word != "") (lib.splitString " " cargoExtraArgs);
+  # naersk passes its options to cargo through the shell
+  extraArgs = map lib.escapeShellArg cargoArgs;
   package-naersk = naerskLib.buildPackage {
     inherit src;
     cargoBuildOptions = options: options ++ extraArgs;

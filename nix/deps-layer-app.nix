@@ -1,12 +1,12 @@
 # `nix run .#deps-layer -- check`: the generator/checker with the pinned cargo on its PATH (it runs
-# `cargo metadata`), from the workspace's cpu build.
+# `cargo metadata`), from the tool's own build (nix/tools.nix).
 {
   lib,
   writeShellScriptBin,
   toolchain,
-  workspace,
+  tool,
 }:
-writeShellScriptBin "deps-layer" ''
-  export PATH=${lib.makeBinPath [toolchain workspace]}:$PATH
-  exec deps-layer "$@"
+writeShellScriptBin tool.meta.mainProgram ''
+  export PATH=${lib.makeBinPath [toolchain tool]}:$PATH
+  exec ${tool.meta.mainProgram} "$@"
 ''

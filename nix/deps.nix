@@ -1,38 +1,50 @@
-# A dependency layer: the workspace's external crates compiled from the generated crate in
-# nix/deps, which names no workspace crate, path or version; its store path changes only with the
-# external dependency graph. Called without `common` it is deps-common, crane's buildDepsOnly.
-# Called with `common` and a variant it is that variant's delta: buildDepsOnly cannot stack on
-# other artifacts (it forces cargoArtifacts = null, crane#924), so the same three commands run in
-# mkCargoDerivation on top of deps-common, and crane's incremental archive keeps only the delta.
+# A dependency layer of the plan (nix/lib/plan.nix): the workspace's external crates compiled
+# from the generated crate in nix/deps, which names no workspace crate, path or version; its store
+# path changes only with the external dependency graph. The plan's `common` layer is crane's
+# buildDepsOnly; any other layer stacks on the one its `stacksOn` names: buildDepsOnly cannot
+# stack on other artifacts (it forces cargoArtifacts = null, crane#924), so the plan's commands
+# run in mkCargoDerivation on top of it, and crane's incremental archive keeps only the delta.
+# Both run exactly the plan's cargo commands.
 #   nix build .#deps-common    nix build .#deps-cuda
 {
   craneLib,
   commonArgs,
-  layerSrc,
-  # null for deps-common, else { name; layerCommands; } from nix/lib
-  variant ? null,
-  common ? null,
+  # { name; src; stacksOn; buildCommand; checkCommand; } from nix/lib
+  layer,
+  # the derivation of the layer `stacksOn` names, null for the common layer
+  base ? null,
 }: let
-  crate = craneLib.crateNameFromCargoToml {src = layerSrc;};
+  # plan.json sits beside the layer crate but is no input of its compilation: left out, a change
+  # to what a variant builds or ships leaves every layer's store path as it was.
+  src = builtins.path {
+    path = layer.src;
+    name = baseNameOf layer.src;
+    filter = path: _: path != toString layer.src + "/plan.json";
+  };
+  crate = craneLib.crateNameFromCargoToml {inherit src;};
+  commands = {
+    buildPhaseCargoCommand = layer.buildCommand;
+    checkPhaseCargoCommand = layer.checkCommand;
+  };
 in
-  if variant == null
+  if layer.stacksOn == null
   then
     craneLib.buildDepsOnly (commonArgs
+      // commands
       // {
         # The real workspace never reaches the layer: crane takes name and version from dummySrc.
-        dummySrc = layerSrc;
+        dummySrc = src;
       })
   else
     craneLib.mkCargoDerivation (commonArgs
+      // commands
       // {
-        src = layerSrc;
-        pname = "${crate.pname}-${variant.name}";
+        inherit src;
+        pname = "${crate.pname}-${layer.name}";
         inherit (crate) version;
         pnameSuffix = "-deps";
-        cargoArtifacts = common;
+        cargoArtifacts = base;
         doCheck = true;
         doInstallCargoArtifacts = true;
-        buildPhaseCargoCommand = variant.layerCommands.build;
-        checkPhaseCargoCommand = variant.layerCommands.check;
         env = (commonArgs.env or {}) // {CRANE_BUILD_DEPS_ONLY = 1;};
       })

@@ -42,9 +42,9 @@ in
     extraCommands = ''
       mkdir -p etc tmp .${imagePlan.dataDir}
       cat > etc/passwd <<'END'
-      ${imagePlan.passwd}END
+      ${imagePlan.passwd variant.imageUser}END
       cat > etc/group <<'END'
-      ${imagePlan.group}END
+      ${imagePlan.group variant.imageUser}END
     '';
     fakeRootCommands = ''
       chown ${toString imagePlan.uid}:${toString imagePlan.gid} .${imagePlan.dataDir}
@@ -59,7 +59,7 @@ in
         Labels = {
           "org.opencontainers.image.title" = package.pname;
           "org.opencontainers.image.version" = package.version;
-          "org.opencontainers.image.description" = "knn-server, ${variant.name} variant";
+          "org.opencontainers.image.description" = "${package.meta.mainProgram}, ${variant.name} variant";
         };
       };
   }

@@ -15,13 +15,14 @@
   naersk,
   # lock files of test workspaces inside the source whose crates the tests need offline
   testCargoLocks ? [],
+  # the workspace package of the deps-layer tool (its app and the deps-layer-check check)
+  toolPackage,
 }: let
   nixLib = import ./lib;
 
   craneLib = (crane.mkLib pkgs).overrideToolchain (p: p.callPackage ./toolchain.nix {});
   toolchain = pkgs.callPackage ./toolchain.nix {};
 
-  layerSrc = ./deps;
   cargoVendorDir = pkgs.callPackage ./vendor.nix {
     inherit craneLib;
     extraCargoLocks = testCargoLocks;
@@ -42,8 +43,11 @@
     strictDeps = true;
     # cc-wrapper seeds -frandom-seed from the output path; a fixed seed keeps C objects built by
     # build scripts identical between the layer and the real build.
-    env.NIX_OUTPATH_USED_AS_RANDOM_SEED = "knnlayer00";
+    env.NIX_OUTPATH_USED_AS_RANDOM_SEED = "depslayer0";
+    # The plan's profile, for the layers and every build on them alike.
+    CARGO_PROFILE = plan.profile;
   };
+  version = (builtins.fromTOML (builtins.readFile ../Cargo.toml)).workspace.package.version or "0.0.0";
 
   names = plan.namesOn system;
   variantOf = name: plan.variants.${name};
@@ -55,35 +59,40 @@
     commonArgs
     // {
       inherit (v) pname cargoExtraArgs;
-      version = (builtins.fromTOML (builtins.readFile ../Cargo.toml)).workspace.package.version or "0.0.0";
+      inherit version;
     };
 
-  deps-common = pkgs.callPackage ./deps.nix {inherit craneLib commonArgs layerSrc;};
-
-  layerOf = name: let
-    v = variantOf name;
+  # Every layer the variants of this system build on, by the plan's layer name; each stacks on
+  # the one its `stacksOn` names.
+  planLayers = lib.genAttrs (plan.layersOn system) (name: let
+    layer = plan.layers.${name};
   in
-    if v.layer == "deps-common"
-    then deps-common
-    else
-      pkgs.callPackage ./deps.nix {
-        inherit craneLib commonArgs layerSrc;
-        variant = v;
-        common = deps-common;
-      };
-  layers = lib.genAttrs names layerOf;
+    pkgs.callPackage ./deps.nix {
+      inherit craneLib commonArgs layer;
+      base =
+        if layer.stacksOn == null
+        then null
+        else planLayers.${layer.stacksOn};
+    });
+  # The layer each variant builds on, by variant name.
+  layers = lib.genAttrs names (name: planLayers.${(variantOf name).layer});
 
   packageOf = name:
     pkgs.callPackage ./package.nix {
       inherit craneLib src;
       variantArgs = variantArgs name;
       layer = layers.${name};
-      inherit (variantOf name) driverRunpath;
+      inherit (variantOf name) driverRunpath mainProgram;
     };
   packages = lib.genAttrs names packageOf;
 
   defaultName = plan.defaultVariant system;
-  workspace = packages.${defaultName};
+  defaultPackage = packages.${defaultName};
+
+  tool = pkgs.callPackage ./tools.nix {
+    inherit craneLib commonArgs src version;
+    package = toolPackage;
+  };
 
   # Runtime libraries come from nixpkgs configured for the variant (CUDA licences, GPU targets).
   variantPkgs = name: let
@@ -119,7 +128,9 @@
     };
 
   checkSet = pkgs.callPackage ./checks.nix {
-    inherit craneLib commonArgs src srcWithNix advisory-db workspace;
+    inherit craneLib commonArgs src srcWithNix advisory-db tool;
+    workspaceArgs = commonArgs // {inherit version;};
+    defaultLayer = layers.${defaultName};
   };
   variantChecks = name:
     checkSet.forVariant {
@@ -128,7 +139,7 @@
     };
 
   checks =
-    {inherit (checkSet) fmt audit deny deps-layer-check;}
+    {inherit (checkSet) fmt audit deny deps-layer-check clippy nextest;}
     // lib.foldl' (acc: name: let
       c = variantChecks name;
     in
@@ -142,7 +153,7 @@
 
   shellOf = name:
     pkgs.callPackage ./shells.nix {
-      inherit craneLib workspace;
+      inherit craneLib tool;
       variant = variantOf name;
       inherit system;
       inherit (nixLib.image) hostDriver;
@@ -150,33 +161,36 @@
       vulkanDrivers = vulkanDriversOf name;
     };
 
-  depsLayerApp = pkgs.callPackage ./deps-layer-app.nix {inherit toolchain workspace;};
+  depsLayerApp = pkgs.callPackage ./deps-layer-app.nix {inherit toolchain tool;};
 in {
   packages =
     {
-      default = workspace;
-      inherit deps-common;
+      default = defaultPackage;
     }
-    // packages
+    // lib.mapAttrs' (name: layer: lib.nameValuePair plan.layers.${name}.output layer) planLayers
+    // lib.mapAttrs' (name: package: lib.nameValuePair (variantOf name).outputs.package package) packages
+    # deps-<variant>: the layer the variant builds on (a feature-less variant's is the common one)
     // lib.mapAttrs' (name: layer: lib.nameValuePair "deps-${name}" layer) layers
-    // lib.optionalAttrs (nixLib.isLinux system) (lib.mapAttrs' (name: _: lib.nameValuePair "image-${name}" (imageOf name)) packages);
+    // lib.optionalAttrs (nixLib.isLinux system) (lib.mapAttrs' (name: _: lib.nameValuePair (variantOf name).outputs.image (imageOf name))
+      (lib.filterAttrs (name: _: (variantOf name).mainProgram != null) packages));
 
   inherit checks;
 
   devShells =
     {
       default = pkgs.callPackage ./shells.nix {
-        inherit craneLib workspace system;
+        inherit craneLib tool system;
         inherit (nixLib.image) hostDriver;
         # The default variant's checks and the global lints: their tools land in the shell.
         checks = lib.filterAttrs (name: _: !(lib.hasPrefix "package-" name) && (lib.hasSuffix "-${defaultName}" name || !(lib.hasInfix "-" name))) checks;
       };
     }
-    // lib.genAttrs names shellOf;
+    // lib.mapAttrs' (name: _: lib.nameValuePair (variantOf name).outputs.shell (shellOf name)) packages;
 
+  legacyPackages.tool = tool;
   legacyPackages.comparison = pkgs.callPackage ./comparison.nix {
     inherit craneLib naersk toolchain src;
-    inherit (variantOf defaultName) cargoExtraArgs;
+    inherit (variantOf defaultName) cargoArgs;
   };
 
   apps.deps-layer = {

@@ -10,7 +10,8 @@
   lib,
   craneLib,
   cargo-nextest,
-  workspace,
+  # the deps-layer tool (nix/tools.nix)
+  tool,
   system,
   # nix/lib/host-driver.nix
   hostDriver,
@@ -51,6 +52,6 @@
 in
   craneLib.devShell ({
       inherit checks;
-      packages = [cargo-nextest workspace];
+      packages = [cargo-nextest tool];
     }
     // gpuEnv)

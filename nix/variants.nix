@@ -1,5 +1,5 @@
-# What only Nix needs to know about each variant; the Cargo features live in the root Cargo.toml
-# ([workspace.metadata.variants]). Plain data, so nix/lib can check it without nixpkgs.
+# What only Nix needs to know about each variant; what cargo builds (features, packages, layers)
+# is the plan's (nix/deps/plan.json, generated from the root Cargo.toml's variants table). Plain data, so nix/lib can check it without nixpkgs.
 # A variant missing here is built like cpu on Linux. Packages never take GPU SDKs as build inputs:
 # the binaries load their GPU runtime at run time, so these libraries go into the images only.
 #   accelerator       how the image reaches the device: "nvidia" (container toolkit / CDI),
@@ -12,6 +12,7 @@
 #   driverRunpath     add /run/opengl-driver/lib to the binary's RUNPATH (NixOS hosts)
 #   unfree            which unfree licence family the variant may use ("cuda") or null
 #   systems           the systems nixpkgs supports this variant on
+#   imageUser         the image's user name (default: the plan's mainProgram)
 {
   cpu = {
     systems = ["x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin"];
@@ -28,7 +29,7 @@
       cudaCapabilities = ["7.5" "8.0" "8.6" "8.9" "9.0"];
       cudaForwardCompat = true;
     };
-    # knn-cuda's cudarc (features driver, nvrtc, dynamic-loading) loads libcuda (the driver's,
+    # The CUDA backend's cudarc (features driver, nvrtc, dynamic-loading) loads libcuda (the driver's,
     # injected by the container toolkit) and libnvrtc (run-time kernel compilation) by name.
     runtimeLibraries = [
       ["cudaPackages" "cuda_nvrtc"]
@@ -39,7 +40,7 @@
 
   rocm = {
     accelerator = "rocm";
-    # knn-rocm dlopens libamdhip64 and libhiprtc (with its builtins), all three in clr. clr's own
+    # The ROCm backend dlopens libamdhip64 and libhiprtc (with its builtins), all three in clr. clr's own
     # output also holds hipcc and its wrappers, which reference the whole ROCm LLVM toolchain:
     # only these libraries go in, with what they link (HSA runtime, comgr, numactl, ...).
     runtimeLibraries = [

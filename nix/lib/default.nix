@@ -10,7 +10,7 @@ let
     mapAttrs
     ;
 
-  variants = import ./variants.nix;
+  planFile = import ./plan.nix;
   image = import ./image.nix;
   licences = import ./licences.nix;
 
@@ -26,7 +26,32 @@ let
     driverRunpath = false;
     unfree = null;
     systems = linuxSystems;
+    imageUser = null;
   };
+
+  knobTypes = {
+    accelerator = x: x == null || elem x ["nvidia" "rocm" "vulkan"];
+    nixpkgsConfig = builtins.isAttrs;
+    runtimeLibraries = builtins.isList;
+    vulkanDrivers = x: builtins.isList x && builtins.all builtins.isList x;
+    driverRunpath = builtins.isBool;
+    unfree = x: x == null || builtins.isString x;
+    systems = x: builtins.isList x && builtins.all builtins.isString x;
+    imageUser = x: x == null || (builtins.isString x && builtins.match "[a-z_][a-z0-9_-]*" x != null);
+  };
+  # A variant's entry in nix/variants.nix: known knobs of the right type only, so a typo fails
+  # here instead of being ignored.
+  checkNixVariant = name: knobs: let
+    unknown = filter (k: !(knobTypes ? ${k})) (attrNames knobs);
+    wrong = filter (k: knobTypes ? ${k} && !(knobTypes.${k} knobs.${k})) (attrNames knobs);
+  in
+    if !(builtins.isAttrs knobs)
+    then throw "nix/variants.nix: ${name} must be an attribute set"
+    else if unknown != []
+    then throw "nix/variants.nix: ${name} has unknown settings ${builtins.toJSON unknown} (known: ${builtins.toJSON (attrNames knobTypes)})"
+    else if wrong != []
+    then throw "nix/variants.nix: ${name} has settings of the wrong type or value: ${builtins.toJSON wrong}"
+    else knobs;
 
   lastOf = path: builtins.elemAt path (builtins.length path - 1);
 
@@ -42,40 +67,44 @@ let
     then {inherit (entry) path keep;}
     else throw "nix/variants.nix: a runtime library is an attribute path or { path = [...]; keep = [globs]; } with at least one glob";
 in {
-  inherit variants image licences linuxSystems isLinux;
+  inherit planFile image licences linuxSystems isLinux;
 
   # Files besides Cargo's own (.rs, .toml, Cargo.lock) that crates read at build time
   # (include_str!, shaders, kernels, migrations). Anything else (docs, CI) never reaches the build.
   sourceExtensions = ["wgsl" "glsl" "comp" "spv" "hlsl" "cu" "cuh" "ptx" "hip" "cl" "sql"];
 
-  # The whole plan for one repository.
-  #   cargoToml:   text of the root Cargo.toml
+  # The whole plan for one repository: plan.json (cargo's side, generated) joined with
+  # nix/variants.nix (what only Nix needs).
+  #   layerDir:    the folder holding plan.json and the layer crate (nix/deps)
   #   nixVariants: nix/variants.nix
-  #   payload:     the binary the images run
+  #   planData:    the parsed plan.json; read from layerDir unless given (tests pass fixtures)
   plan = {
-    cargoToml,
+    layerDir,
     nixVariants,
-    payload,
+    planData ? builtins.fromJSON (builtins.readFile (layerDir + "/plan.json")),
   }: let
-    cargoVariants = variants.fromCargoToml cargoToml;
+    cargoPlan = planFile.read {inherit planData layerDir;};
+    cargoVariants = cargoPlan.variants;
 
     meta =
-      mapAttrs (name: _: metaDefaults // (nixVariants.${name} or {})) cargoVariants;
+      mapAttrs (name: _: metaDefaults // checkNixVariant name (nixVariants.${name} or {})) cargoVariants;
+    strayNixVariants = filter (n: !(cargoVariants ? ${n})) (attrNames nixVariants);
 
     one = name: let
       v = cargoVariants.${name};
       m = meta.${name};
-      featured = variants.hasFeatures v;
+      featured = v.features != [];
       cfg = m.nixpkgsConfig;
     in {
       inherit name;
-      inherit (v) features;
+      inherit (v) features layer cargoArgs cargoExtraArgs pname mainProgram outputs;
       inherit (m) accelerator systems vulkanDrivers;
       runtimeLibraries = map runtimeLibrary m.runtimeLibraries;
-      layer = variants.layerName name v;
-      layerCommands = variants.layerCommands name v;
-      cargoExtraArgs = variants.cargoExtraArgs v;
-      pname = variants.packageName name v payload;
+      # The image's user: the knob, else the program it runs.
+      imageUser =
+        if m.imageUser != null
+        then m.imageUser
+        else v.mainProgram;
       # Only a variant with features may differ from cpu at build time; a feature-less one must
       # produce cpu's very derivations.
       driverRunpath = featured && m.driverRunpath;
@@ -92,13 +121,31 @@ in {
           );
     };
 
-    all = mapAttrs (name: _: one name) cargoVariants;
+    all =
+      if strayNixVariants != []
+      then throw "nix/variants.nix: ${builtins.toJSON strayNixVariants} name no variant of plan.json (variants: ${builtins.toJSON (attrNames cargoVariants)})"
+      else mapAttrs (name: _: one name) cargoVariants;
     names = attrNames all;
+    # The layers the variants on a system build on, with what they stack on.
+    layersOn = system: let
+      direct = map (n: all.${n}.layer) (namesOn system);
+      withBase = name: let
+        l = cargoPlan.layers.${name};
+      in
+        [name]
+        ++ (
+          if l.stacksOn == null
+          then []
+          else withBase l.stacksOn
+        );
+    in
+      filter (l: elem l (concatMap withBase (["common"] ++ direct))) (attrNames cargoPlan.layers);
     namesOn = system: filter (n: elem system all.${n}.systems) names;
     systems = filter (s: namesOn s != []) (linuxSystems ++ ["x86_64-darwin" "aarch64-darwin"]);
   in {
     variants = all;
-    inherit systems namesOn;
+    inherit (cargoPlan) profile layers;
+    inherit systems namesOn layersOn;
 
     # The default package and shell: cpu when declared, else the first variant.
     defaultVariant = system: let
@@ -108,23 +155,25 @@ in {
       then "cpu"
       else builtins.head on;
 
-    # Output names per system, so the flake and its tests agree on what exists.
+    # Output names per system, so the flake and its tests agree on what exists. Besides the plan's
+    # names, `deps-<variant>` names the layer each variant builds on.
     outputs = system: let
       on = namesOn system;
+      out = kind: map (n: all.${n}.outputs.${kind}) on;
     in {
       packages =
-        ["default" "deps-common"]
-        ++ on
-        # deps-<v> for every variant: a feature-less one's is deps-common itself
-        ++ map (n: "deps-${n}") on
+        ["default"]
+        ++ map (l: cargoPlan.layers.${l}.output) (layersOn system)
+        ++ out "package"
+        ++ filter (n: !(elem n (map (l: cargoPlan.layers.${l}.output) (layersOn system)))) (map (n: "deps-${n}") on)
         ++ (
           if isLinux system
-          then map (n: "image-${n}") on
+          then map (n: all.${n}.outputs.image) (filter (n: all.${n}.mainProgram != null) on)
           else []
         );
-      devShells = ["default"] ++ on;
+      devShells = ["default"] ++ out "shell";
       checks =
-        ["fmt" "audit" "deny" "deps-layer-check"]
+        ["fmt" "audit" "deny" "deps-layer-check" "clippy" "nextest"]
         ++ concatMap (n: ["package-${n}" "clippy-${n}" "nextest-${n}"]) on;
     };
   };

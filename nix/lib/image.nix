@@ -15,7 +15,6 @@ in rec {
   dataDir = "/data";
   uid = 1000;
   gid = 1000;
-  user = "knn";
   # Images are reproducible: a fixed creation date, not the build time.
   created = "1970-01-01T00:00:01Z";
 
@@ -87,12 +86,13 @@ in rec {
     Cmd = ["serve" "--listen" "0.0.0.0:${toString port}" "--data-dir" dataDir];
   };
 
-  # /etc/passwd and /etc/group lines for the service user (and root, which tools expect).
-  passwd = ''
+  # /etc/passwd and /etc/group lines for the service user (and root, which tools expect). The
+  # user's name comes from the variant (nix/lib: its imageUser knob, else the program it runs).
+  passwd = user: ''
     root:x:0:0:root:/root:/noshell
-    ${user}:x:${toString uid}:${toString gid}:knn-server:${dataDir}:/noshell
+    ${user}:x:${toString uid}:${toString gid}:${user}:${dataDir}:/noshell
   '';
-  group = ''
+  group = user: ''
     root:x:0:
     ${user}:x:${toString gid}:
   '';

@@ -1,0 +1,120 @@
+# Reader of the variant plan: plan.json, which `deps-layer generate` writes next to the layer
+# (schema: docs in nix/README.md, "The plan"). Every cargo decision (layers, their commands, what a
+# variant builds, its names) is the plan's; this file only checks its shape and renders it for
+# crane, so Rust and Nix cannot disagree. Pure (builtins only).
+let
+  inherit
+    (builtins)
+    all
+    attrNames
+    concatStringsSep
+    elem
+    isAttrs
+    isList
+    isString
+    mapAttrs
+    match
+    replaceStrings
+    ;
+
+  fail = msg: throw "plan.json: ${msg}";
+
+  isStringList = x: isList x && all isString x;
+  isNullOrString = x: x == null || isString x;
+
+  # As nixpkgs' lib.escapeShellArg, which nix/lib cannot import.
+  escapeShellArg = arg:
+    if match "[[:alnum:],._+:@%/-]+" arg != null
+    then arg
+    else "'${replaceStrings ["'"] ["'\\''"] arg}'";
+  escapeShellArgs = args: concatStringsSep " " (map escapeShellArg args);
+
+  # crane's cargoWithProfile inserts `--profile $CARGO_PROFILE` after the subcommand, as the plan's
+  # commands (subcommand first, no --profile) expect.
+  renderCommands = where: commands:
+    if !(isList commands) || !(all (c: isStringList c && c != []) commands)
+    then fail "${where} must be a list of non-empty lists of strings"
+    else concatStringsSep "" (map (c: "cargoWithProfile ${escapeShellArgs c}\n") commands);
+
+  readLayer = layerDir: layers: name: l: let
+    where = "layers.${name}";
+  in
+    if !(isAttrs l)
+    then fail "${where} must be an object"
+    else if !(isString (l.dir or null)) || !(isString (l.output or null))
+    then fail "${where} needs the strings `dir` and `output`"
+    else if !(isNullOrString (l.stacksOn or 0))
+    then fail "${where}.stacksOn must be a layer name or null"
+    else if (name == "common") != (l.stacksOn == null)
+    then fail "${where}: only `common` stacks on nothing (stacksOn = ${builtins.toJSON l.stacksOn})"
+    else if l.stacksOn != null && !(layers ? ${l.stacksOn})
+    then fail "${where}.stacksOn names the unknown layer '${l.stacksOn}'"
+    else {
+      inherit name;
+      inherit (l) output stacksOn;
+      src =
+        if l.dir == "."
+        then layerDir
+        else layerDir + "/${l.dir}";
+      buildCommand = renderCommands "${where}.buildCommands" (l.buildCommands or null);
+      checkCommand = renderCommands "${where}.checkCommands" (l.checkCommands or null);
+    };
+
+  outputKeys = ["package" "layer" "image" "shell"];
+
+  readVariant = layers: name: v: let
+    where = "variants.${name}";
+  in
+    if !(isAttrs v)
+    then fail "${where} must be an object"
+    else if !(isStringList (v.features or null)) || !(isStringList (v.cargoArgs or null))
+    then fail "${where} needs the string lists `features` and `cargoArgs`"
+    else if !(isString (v.layer or null)) || !(layers ? ${v.layer})
+    then fail "${where}.layer must name a layer of `layers`"
+    else if !(isString (v.pname or null)) || !(isNullOrString (v.mainProgram or 0))
+    then fail "${where} needs a string `pname` and a string or null `mainProgram`"
+    else if !(isAttrs (v.outputs or null)) || !(all (k: isString (v.outputs.${k} or null)) outputKeys)
+    then fail "${where}.outputs needs the strings ${concatStringsSep ", " outputKeys}"
+    else if v.outputs.layer != layers.${v.layer}.output
+    then fail "${where}.outputs.layer '${v.outputs.layer}' is not the output of its layer '${v.layer}'"
+    else {
+      inherit name;
+      inherit (v) features cargoArgs pname mainProgram outputs;
+      layer = v.layer;
+      cargoExtraArgs = escapeShellArgs v.cargoArgs;
+    };
+in {
+  inherit escapeShellArg escapeShellArgs;
+
+  schema = 1;
+
+  # The parsed plan.json and the folder holding it -> { profile; layers; variants; }, every entry
+  # checked, commands rendered for crane.
+  read = {
+    planData,
+    layerDir,
+  }:
+    if !(isAttrs planData)
+    then fail "must be a JSON object"
+    else if (planData.schema or null) != 1
+    then fail "schema ${builtins.toJSON (planData.schema or null)} is not 1, the schema this nix/lib reads; regenerate with `deps-layer generate` or update the flake"
+    else if !(isString (planData.profile or null))
+    then fail "`profile` must be a string"
+    else if !(isAttrs (planData.layers or null)) || !(planData.layers ? common)
+    then fail "`layers` must be an object with a `common` layer"
+    else if !(isAttrs (planData.variants or null)) || attrNames planData.variants == []
+    then fail "`variants` must be an object with at least one variant"
+    else let
+      layers = mapAttrs (readLayer layerDir planData.layers) planData.layers;
+      variants = mapAttrs (readVariant layers) planData.variants;
+      packageNames = map (n: variants.${n}.outputs.package) (attrNames variants);
+      reserved = ["default"] ++ map (n: layers.${n}.output) (attrNames layers);
+      clash = builtins.filter (p: elem p reserved) packageNames;
+    in
+      if clash != []
+      then fail "package output names ${builtins.toJSON clash} clash with `default` or a layer's output"
+      else {
+        inherit (planData) profile;
+        inherit layers variants;
+      };
+}
