@@ -86,14 +86,7 @@ impl Cargo {
             stdout: collected,
             stderr,
         };
-        if !output.status.success() {
-            return Err(Error::Cargo {
-                command: shown,
-                dir: dir.to_path_buf(),
-                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            });
-        }
-        Ok(output)
+        succeeded(output, shown, dir)
     }
 
     pub fn output(&self, command: &mut Command, dir: &Path, args: &[&str]) -> Result<Output> {
@@ -102,15 +95,20 @@ impl Cargo {
             command: shown.clone(),
             source,
         })?;
-        if !output.status.success() {
-            return Err(Error::Cargo {
-                command: shown,
-                dir: dir.to_path_buf(),
-                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            });
-        }
-        Ok(output)
+        succeeded(output, shown, dir)
     }
+}
+
+/// A non-zero exit becomes `Error::Cargo` carrying cargo's stderr.
+fn succeeded(output: Output, command: String, dir: &Path) -> Result<Output> {
+    if output.status.success() {
+        return Ok(output);
+    }
+    Err(Error::Cargo {
+        command,
+        dir: dir.to_path_buf(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
 }
 
 pub fn display(args: &[&str]) -> String {
