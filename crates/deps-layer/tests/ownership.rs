@@ -316,9 +316,10 @@ fn adopts_a_layer_written_before_the_marker_and_its_leftovers() {
     let out = fixture.path("nix/deps");
     let generated = generate(&fixture, &out);
     assert_eq!(generated.status.code(), Some(0), "{}", text(&generated));
-    // A layer of an earlier version: the same files without the marker, and what such a version
-    // left beside it when killed between its two renames.
+    // A layer of an earlier version: the same files without the marker and without plan.json
+    // (both came later), and what such a version left beside it when killed between its two renames.
     std::fs::remove_file(out.join(MARKER)).unwrap();
+    std::fs::remove_file(out.join("plan.json")).unwrap();
     let earlier = tree::snapshot(&out);
     copy_files(&out, &fixture.path("nix/.deps-layer-AbC123/previous"));
     // A folder with the earlier prefix that holds anything else is not the tool's.
