@@ -7,6 +7,7 @@
 # Both run exactly the plan's cargo commands.
 #   nix build .#deps-common    nix build .#deps-cuda
 {
+  callPackage,
   craneLib,
   commonArgs,
   # { name; src; stacksOn; buildCommand; checkCommand; } from nix/lib
@@ -14,17 +15,21 @@
   # the derivation of the layer `stacksOn` names, null for the common layer
   base ? null,
 }: let
-  # plan.json sits beside the layer crate but is no input of its compilation: left out, a change
-  # to what a variant builds or ships leaves every layer's store path as it was.
+  # The layer's own slice of the generated crate (nix/deps/layers/<layer>): its manifest and lock
+  # hold only the dependencies of this layer, so nothing of another variant is an input.
   src = builtins.path {
     path = layer.src;
-    name = baseNameOf layer.src;
-    filter = path: _: path != toString layer.src + "/plan.json";
+    name = "deps-${layer.name}";
   };
   crate = craneLib.crateNameFromCargoToml {inherit src;};
   commands = {
     buildPhaseCargoCommand = layer.buildCommand;
     checkPhaseCargoCommand = layer.checkCommand;
+    # Only this layer's crates, presented where every other build sees them.
+    cargoVendorSet = callPackage ./vendor.nix {
+      inherit craneLib;
+      cargoLocks = [(src + "/Cargo.lock")];
+    };
   };
 in
   if layer.stacksOn == null

@@ -23,9 +23,11 @@
   craneLib = (crane.mkLib pkgs).overrideToolchain (p: p.callPackage ./toolchain.nix {});
   toolchain = pkgs.callPackage ./toolchain.nix {};
 
-  cargoVendorDir = pkgs.callPackage ./vendor.nix {
+  # The real builds' sources: the workspace lock's (every package cargo resolves), plus the test
+  # workspaces'. Each layer vendors its own lock instead (nix/deps.nix).
+  workspaceVendorSet = pkgs.callPackage ./vendor.nix {
     inherit craneLib;
-    extraCargoLocks = testCargoLocks;
+    cargoLocks = [../Cargo.lock] ++ testCargoLocks;
   };
   src = pkgs.callPackage ./source.nix {
     inherit craneLib;
@@ -37,9 +39,14 @@
     extraFiles = [./deps ./deny.toml];
   };
 
-  # Shared by every cargo derivation of every variant: the same vendor dir, the same environment.
+  # Shared by every cargo derivation of every variant: the same environment, sources at the
+  # same path (a layer replaces cargoVendorSet with its own lock's).
   commonArgs = {
-    inherit cargoVendorDir;
+    # crane's own vendoring puts every vendor set at its store path; nix/vendor-at-fixed-path.sh
+    # puts each at one path instead.
+    cargoVendorDir = null;
+    cargoVendorSet = workspaceVendorSet;
+    preConfigure = ". ${./vendor-at-fixed-path.sh}";
     strictDeps = true;
     # cc-wrapper seeds -frandom-seed from the output path; a fixed seed keeps C objects built by
     # build scripts identical between the layer and the real build.

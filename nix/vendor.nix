@@ -1,12 +1,8 @@
-# The vendored registry sources: ONE store path handed to every cargo derivation, layers and real
-# builds alike. Cargo hashes the absolute source path of a registry crate into its fingerprint, so
-# a second vendor directory would make the real build recompile every dependency.
-# Taken from the generated layer's lock, which keeps every external package of the workspace lock
-# (those no build compiles too), plus `extraCargoLocks`: the locks of test workspaces the tests
-# build offline. Those share this one directory so the checks that run the tests still reuse the
-# layer; editing such a lock therefore changes the layers' store paths as well.
+# Vendored registry sources of some lock files (crane's layout), for nix/vendor-at-fixed-path.sh,
+# which presents every such set at one path: cargo hashes a crate's absolute source path into its
+# fingerprint, and the layers and the real builds must agree on it to share compiled units.
 {
   craneLib,
-  extraCargoLocks ? [],
+  cargoLocks,
 }:
-craneLib.vendorMultipleCargoDeps {cargoLockList = [./deps/Cargo.lock] ++ extraCargoLocks;}
+craneLib.vendorMultipleCargoDeps {cargoLockList = cargoLocks;}

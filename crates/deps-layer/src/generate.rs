@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::cargo::Cargo;
 use crate::error::{Error, Result};
 use crate::lock::{LockFile, LockKey};
-use crate::manifest::{self, Carried};
+use crate::manifest::{self, Carried, Scope};
 use crate::metadata::Metadata;
 use crate::output::{Earlier, Marker, Protected};
 use crate::plan::{Plan, VariantUnits};
@@ -307,8 +307,8 @@ pub fn generate_for(
         regenerate: regenerate_command(out_from_root, &options.selection),
     };
     let config = cargo_config(&workspace.root)?;
-    let render = |plan: &Plan| {
-        let mut files = manifest::render(plan, &carried);
+    let render = |plan: &Plan, scope: Scope<'_>| {
+        let mut files = manifest::render(plan, &carried, scope);
         if let Some(config) = &config {
             files.insert(
                 ".cargo/config.toml".into(),
@@ -328,14 +328,14 @@ pub fn generate_for(
         crate::lock::complete(&options.cargo, scratch.path(), &lock)
     };
 
-    let mut files = render(&plan);
+    let mut files = render(&plan, Scope::All);
     let mut completed = complete(&files)?;
     // The packages cargo dropped from the parts' lock are declared in the lock helper, and the
     // lock completed again with it.
     let layer_lock = LockFile::parse(Path::new("Cargo.lock"), &completed)?;
     plan.keep_resolvable(&lock, &layer_lock, &removed);
     if !plan.never_built.is_empty() {
-        files = render(&plan);
+        files = render(&plan, Scope::All);
         completed = complete(&files)?;
     }
     files.insert("Cargo.lock".into(), completed);
@@ -349,6 +349,21 @@ pub fn generate_for(
         &binaries,
         &carried.regenerate,
     );
+    // Each layer the flake builds is its own slice of the crate with its own lock, so a change
+    // to one variant's dependencies reaches no other layer's inputs.
+    for (name, layer) in &plan_file.layers {
+        let scope = if name == crate::plan_file::COMMON {
+            Scope::Common
+        } else {
+            Scope::Variant(name)
+        };
+        let mut slice = render(&plan, scope);
+        let slice_lock = complete(&slice)?;
+        slice.insert("Cargo.lock".into(), slice_lock);
+        for (path, content) in slice {
+            files.insert(format!("{}/{path}", layer.dir), content);
+        }
+    }
     files.insert(crate::plan_file::FILE.into(), plan_file.render());
     Ok(Layer { files })
 }

@@ -209,6 +209,17 @@ fn quote_key(condition: &str) -> String {
     }
 }
 
+/// The variant features a scope keeps.
+fn in_scope(
+    requests: BTreeMap<String, BTreeSet<String>>,
+    scope: Scope<'_>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    requests
+        .into_iter()
+        .filter(|(variant, _)| scope.includes(variant))
+        .collect()
+}
+
 fn features_table(requests: &BTreeMap<String, BTreeSet<String>>) -> String {
     let mut table = String::from("[features]\n");
     for (variant, request) in requests {
@@ -258,8 +269,78 @@ fn lock_helper(head: &str, name: &str, plan: &Plan) -> String {
     manifest
 }
 
+/// Which layer a rendered crate builds: the whole synthetic crate (every variant behind its
+/// feature, and the lock helper), or one layer's slice of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    All,
+    /// What every variant needs, no feature: the common layer.
+    Common,
+    /// The common part and the variant's feature, nothing of the other variants: the variant's
+    /// layer, whose inputs then change only with its own dependency graph.
+    Variant(&'a str),
+}
+
+impl Scope<'_> {
+    fn includes(self, variant: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Common => false,
+            Scope::Variant(name) => name == variant,
+        }
+    }
+}
+
+impl Plan {
+    /// The plan of one layer: packages only the other variants need are gone (so are the lock
+    /// helper's), and with them every trace of those variants in the rendered text, the
+    /// dependency keys included.
+    fn scoped(&self, scope: Scope<'_>) -> Plan {
+        if scope == Scope::All {
+            return self.clone();
+        }
+        let variant_count = self.variants.len();
+        let parts: BTreeMap<Part, Entries> = self
+            .parts
+            .iter()
+            .map(|(part, entries)| {
+                let kept = entries
+                    .iter()
+                    .filter(|(_, per_variant)| {
+                        per_variant.len() == variant_count
+                            || per_variant.keys().any(|variant| scope.includes(variant))
+                    })
+                    .map(|(pkg, per_variant)| (pkg.clone(), per_variant.clone()))
+                    .collect();
+                (*part, kept)
+            })
+            .collect();
+        let used: BTreeSet<&String> = parts.values().flat_map(|entries| entries.keys()).collect();
+        Plan {
+            variants: self.variants.clone(),
+            packages: self
+                .packages
+                .iter()
+                .filter(|(pkg, _)| used.contains(pkg))
+                .map(|(pkg, info)| (pkg.clone(), info.clone()))
+                .collect(),
+            conditions: self
+                .conditions
+                .iter()
+                .filter(|(pkg, _)| used.contains(pkg))
+                .map(|(pkg, condition)| (pkg.clone(), condition.clone()))
+                .collect(),
+            parts,
+            object_crate_types: self.object_crate_types.clone(),
+            has_bin: self.has_bin,
+            never_built: BTreeMap::new(),
+        }
+    }
+}
+
 /// All files of the layer except the lock, keyed by relative path.
-pub fn render(plan: &Plan, carried: &Carried) -> BTreeMap<String, String> {
+pub fn render(plan: &Plan, carried: &Carried, scope: Scope<'_>) -> BTreeMap<String, String> {
+    let plan = &plan.scoped(scope);
     let keys = dependency_keys(&plan.packages);
     let mut files = BTreeMap::new();
     let head = header(&carried.regenerate);
@@ -314,7 +395,7 @@ pub fn render(plan: &Plan, carried: &Carried) -> BTreeMap<String, String> {
                     Part::Normal | Part::Host | Part::Dev => {}
                 }
                 manifest.push('\n');
-                manifest.push_str(&features_table(&requests));
+                manifest.push_str(&features_table(&in_scope(requests, scope)));
                 manifest.push_str(&dependency_tables("dependencies", &lines, ""));
                 files.insert(format!("{dir}/Cargo.toml"), manifest);
                 files.insert(format!("{dir}/src/lib.rs"), rust_head.clone());
@@ -370,7 +451,7 @@ pub fn render(plan: &Plan, carried: &Carried) -> BTreeMap<String, String> {
         quote_list(&members)
     );
     root.push('\n');
-    root.push_str(&features_table(&root_requests));
+    root.push_str(&features_table(&in_scope(root_requests, scope)));
     let objects = helper_deps.get(&Part::Objects).map_or("", String::as_str);
     root.push_str(&dependency_tables("dependencies", &root_deps, objects));
     if let Some(host) = helper_deps.get(&Part::Host) {

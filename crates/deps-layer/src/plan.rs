@@ -54,7 +54,7 @@ pub struct PackageInfo {
     pub source: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Plan {
     pub variants: Vec<String>,
     pub packages: BTreeMap<String, PackageInfo>,

@@ -19,6 +19,8 @@ pub const SCHEMA: u32 = 1;
 pub const PROFILE: &str = "release";
 /// The layer every variant shares; a variant without features builds on it alone.
 pub const COMMON: &str = "common";
+/// The folder, inside the layer folder, of each layer's own crate (`<LAYERS_DIR>/<layer>`).
+pub const LAYERS_DIR: &str = "layers";
 /// A plan's `pname` when the selection is not one package.
 pub const WORKSPACE_PNAME: &str = "workspace";
 
@@ -96,7 +98,7 @@ fn layer_plan(name: &str, feature: Option<&str>) -> LayerPlan {
         args
     };
     LayerPlan {
-        dir: ".".into(),
+        dir: format!("{LAYERS_DIR}/{name}"),
         output: format!("deps-{name}"),
         stacks_on: feature.map(|_| COMMON.to_string()),
         build_commands: vec![
@@ -334,7 +336,7 @@ mod tests {
         );
         assert_eq!(plan.layers.keys().collect::<Vec<_>>(), ["common", "cuda"]);
         let common = &plan.layers["common"];
-        assert_eq!(common.dir, ".");
+        assert_eq!(common.dir, "layers/common");
         assert_eq!(common.output, "deps-common");
         assert_eq!(common.stacks_on, None);
         assert_eq!(

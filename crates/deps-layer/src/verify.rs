@@ -283,7 +283,7 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
             let mut runs = Vec::new();
             let phase = run_phase(
                 &context_for(&common_dir),
-                &layer_dir,
+                &layer_dir.join(&common_layer.dir),
                 &format!("layer {COMMON}"),
                 &planned(&layer_plan, common_layer.commands().cloned()),
                 &|id: &str| id.starts_with("path+file://"),
@@ -386,7 +386,7 @@ fn verify_variant(
     for (name, layer) in own_layers {
         phases.push(run_phase(
             context,
-            &context.layer_dir,
+            &context.layer_dir.join(&layer.dir),
             &format!("layer {name}"),
             &planned(layer_plan, layer.commands().cloned()),
             &layer_local,

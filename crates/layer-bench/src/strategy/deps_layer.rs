@@ -73,11 +73,13 @@ fn planned_steps(
     Ok(stack
         .last()
         .into_iter()
-        .flat_map(|(_, layer)| layer.commands())
-        .map(|args| {
-            let args = plan.with_profile(args);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            Step::new(cargo, &args, layer_src).arg("--message-format=json")
+        .flat_map(|(_, layer)| {
+            let dir = layer_src.join(&layer.dir);
+            layer.commands().map(move |args| {
+                let args = plan.with_profile(args);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                Step::new(cargo, &args, &dir).arg("--message-format=json")
+            })
         })
         .collect())
 }
