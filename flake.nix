@@ -39,7 +39,7 @@
     overlayName = plan.variants.${plan.defaultVariant (builtins.head plan.systems)}.pname;
 
     # Lock files of the test workspaces the tests build offline (deps-layer's fixtures): their
-    # crates join the one vendor directory, so the nextest checks resolve them. A new fixture with
+    # crates join the workspace builds' vendor set, so the nextest checks resolve them. A new fixture with
     # a Cargo.lock is picked up without listing it here.
     testCargoLocks = let
       fixtures = ./crates/deps-layer/tests/fixtures;

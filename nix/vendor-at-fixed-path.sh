@@ -36,15 +36,16 @@ cargoVendorAtFixedPath() {
 }
 
 # The binaries may still name a crate's store path (a build script that canonicalises its
-# manifest dir): crane strips those references when it vendors; with cargoVendorDir = null it
-# does not, so do it here.
+# manifest dir): crane's buildPackage strips those references when it vendors; with
+# cargoVendorDir = null it does not, so do it here, where crane's hook is there to call (its
+# buildPackage; a layer's archive is no runtime closure).
 cargoVendorRemoveReferences() {
   removeReferencesToVendoredSources "${out:?not defined}" "$cargoVendorSet"
 }
 
 if [[ -n "${cargoVendorSet-}" ]]; then
   cargoVendorAtFixedPath
-  if [[ -z "${doNotRemoveReferencesToVendorDir-}" ]]; then
+  if [[ -z "${doNotRemoveReferencesToVendorDir-}" ]] && declare -F removeReferencesToVendoredSources >/dev/null; then
     postInstallHooks+=(cargoVendorRemoveReferences)
   fi
 else

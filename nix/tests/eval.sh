@@ -265,6 +265,65 @@ for tag in f1 f2; do
     '[to_entries[] | select(.value != $o[0][.key]) | .key] | join(" ")' "$work/base.json")"
 done
 
+say "== (g) a change to crates only one variant's layer compiles"
+# Read from the plan and cargo: the first variant layer with crates of its own (in its lock, not
+# in the common layer's) that a member depends on directly, and a feature of that crate the
+# workspace does not enable yet (one that enables no optional dependency).
+g_pick=""
+for g_layer in $(plan_of "$base" '.layers | keys[] | select(. != "common")'); do
+  g_delta=$(comm -13 \
+    <(sed -n 's/^name = "\(.*\)"/\1/p' "$base/nix/deps/$(plan_of "$base" '.layers.common.dir')/Cargo.lock" | sort -u) \
+    <(sed -n 's/^name = "\(.*\)"/\1/p' "$base/nix/deps/$(plan_of "$base" ".layers[\"$g_layer\"].dir")/Cargo.lock" | sort -u) |
+    jq -R . | jq -sc .)
+  g_pick=$(cargo metadata -q --offline --locked --format-version 1 --manifest-path "$base/Cargo.toml" | jq -r --argjson delta "$g_delta" '
+    . as $m
+    | [ $m.packages[] | select(.id as $id | $m.workspace_members | index($id)) as $member
+        | $member.dependencies[] | select(.kind == null and (.name as $n | $delta | index($n)))
+        | {member: $member.name, crate: .name} ]
+    | map(. as $pick
+        | ($m.packages[] | select(.name == $pick.crate)) as $pkg
+        | ($m.resolve.nodes[] | select(.id == $pkg.id) | .features) as $on
+        | [$pkg.features | to_entries[]
+            | select(.key != "default" and (.key as $k | $on | index($k) | not) and (.value | all(startswith("dep:") | not)))
+            | .key][0] as $feature
+        | select($feature != null)
+        | "\($pick.member) \($pick.crate) \($feature)")
+    | .[0] // empty')
+  [[ -z "$g_pick" ]] || break
+done
+if [[ -z "$g_pick" ]]; then
+  fail "(g) no variant layer has a crate of its own that a member uses with a feature left to enable"
+else
+  read -r g_member g_crate g_feature <<<"$g_pick"
+  g=$(copy g)
+  cargo add -q --offline --manifest-path "$g/Cargo.toml" -p "$g_member" "$g_crate" --features "$g_feature"
+  diff -q "$base/Cargo.lock" "$g/Cargo.lock" >/dev/null || say "    note: Cargo.lock changed too"
+  regenerate "$g"
+  say "    $g_member: $g_crate gains the feature $g_feature (only layer $g_layer compiles $g_crate)"
+  snapshot "$g" g
+  g_output=$(plan_of "$base" ".layers[\"$g_layer\"].output")
+  for name in $(layers); do
+    before=$(get base "$name")
+    after=$(get g "$name")
+    if [[ "$name" == "$g_output" || ("$name" == deps-* && "$(get base "$name")" == "$(get base "$g_output")") ]]; then
+      say "    $name $before -> $after"
+      [[ "$before" != "$after" ]] || fail "(g) $name did not change"
+    else
+      say "    $name $after (unchanged)"
+      [[ "$before" == "$after" ]] || fail "(g) $name changed: $before -> $after"
+    fi
+  done
+  for dir in $(plan_of "$base" '.layers[] | .dir'); do
+    if diff -rq "$base/nix/deps/$dir" "$g/nix/deps/$dir" >/dev/null; then
+      say "    nix/deps/$dir unchanged"
+    else
+      say "    nix/deps/$dir changed"
+    fi
+  done
+  say "    also changed (the workspace source changed, so every package; reported, not asserted): $(jq -r --slurpfile o "$work/g.json" \
+    '[to_entries[] | select(.value != $o[0][.key]) | .key] | join(" ")' "$work/base.json")"
+fi
+
 # --- a variant without features is cpu ---------------------------------------------------------
 say "== a feature-less variant equals cpu"
 p=$(copy plain)
@@ -354,10 +413,23 @@ else
   say "    cpu layer lock $common_dir/Cargo.lock: GPU crates ${gpu_crates:-none}"
   [[ -z "$gpu_crates" ]] || fail "(h) the cpu layer's lock holds GPU crates: $gpu_crates"
 fi
-vendor_dirs=$(jq -r '[.[] | .env.cargoVendorDir // empty | select(. != "")] | unique | .[]' "$work/show.json")
-crane_drvs=$(jq -r '[.[] | select(.env.cargoVendorDir != null and .env.cargoVendorDir != "")] | length' "$work/show.json")
-say "  cargoVendorDir over $crane_drvs crane derivations: $vendor_dirs"
-[[ $(wc -l <<<"$vendor_dirs") == 1 && -n "$vendor_dirs" ]] || fail "more than one vendored-sources path"
+# Sources: each layer vendors its own lock, every other cargo derivation the workspace's; all
+# of them at one fixed path (nix/vendor-at-fixed-path.sh), which is what lets them share units.
+layer_drvs=$(for name in $(layers); do get base "$name"; done | sort -u)
+set_of() { jq -r --arg d "$1" '.[$d].env.cargoVendorSet // empty' "$work/show.json"; }
+workspace_sets=$(jq -r --argjson layers "$(jq -R . <<<"$layer_drvs" | jq -sc .)" \
+  '[to_entries[] | select((.key as $k | $layers | index($k) | not) and (.value.env.cargoVendorSet // "") != "") | .value.env.cargoVendorSet] | unique | .[]' "$work/show.json")
+say "  workspace builds' vendor set: $workspace_sets"
+[[ $(wc -l <<<"$workspace_sets") == 1 && -n "$workspace_sets" ]] || fail "the workspace builds do not share one vendor set"
+for drv in $layer_drvs; do
+  [[ -n "$(set_of "$drv")" && "$(set_of "$drv")" != "$workspace_sets" ]] || fail "layer $drv has no vendor set of its own"
+done
+say "  layers' vendor sets: $(for drv in $layer_drvs; do set_of "$drv"; done | sort -u | wc -l) for $(wc -l <<<"$layer_drvs") layers"
+fixed_hooks=$(jq -r '[.[] | select((.env.cargoVendorSet // "") != "") | (.env.preConfigure // "") | scan("/nix/store/[a-z0-9]{32}-vendor-at-fixed-path.sh") // "none"] | unique | join(" ")' "$work/show.json")
+say "  fixed-path hook: $fixed_hooks"
+[[ "$fixed_hooks" =~ ^/nix/store/[a-z0-9]{32}-vendor-at-fixed-path.sh$ ]] || fail "the cargo derivations do not all run one fixed-path hook: $fixed_hooks"
+crane_vendor=$(jq -r '[.[] | .env.cargoVendorDir // empty | select(. != "")] | length' "$work/show.json")
+[[ "$crane_vendor" == 0 ]] || fail "$crane_vendor derivations still use crane's cargoVendorDir (a second source path)"
 
 # --- images: the generated config ------------------------------------------------------------------
 say "== image configs (generated)"
