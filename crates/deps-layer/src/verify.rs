@@ -163,7 +163,33 @@ struct Context<'a> {
     plan: &'a PlanFile,
     /// The plan in the layer folder, for the layer's own commands.
     layer_plan: &'a PlanFile,
-    layer_dir: PathBuf,
+    /// The layer folder's files, the slices included.
+    layer_files: &'a BTreeMap<String, String>,
+    /// Where the layers' slices are written, one folder each (see [`slice_dir`]).
+    slices_dir: PathBuf,
+}
+
+/// Writes the slice of the layer folder at `layer.dir` into `slices_dir/<name>` once and returns
+/// that folder.
+fn slice_dir(
+    files: &BTreeMap<String, String>,
+    slices_dir: &Path,
+    name: &str,
+    layer: &crate::plan_file::LayerPlan,
+) -> Result<PathBuf> {
+    let dir = slices_dir.join(name);
+    if !dir.exists() {
+        let prefix = format!("{}/", layer.dir);
+        let slice: BTreeMap<String, String> = files
+            .iter()
+            .filter_map(|(path, content)| {
+                path.strip_prefix(&prefix)
+                    .map(|relative| (relative.to_string(), content.clone()))
+            })
+            .collect();
+        generate::write_files(&dir, &slice)?;
+    }
+    Ok(dir)
 }
 
 /// Runs a group of commands, counting external/local units.
@@ -225,6 +251,9 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
         })?;
     let layer_dir = scratch.path().join("layer");
     generate::write_files(&layer_dir, &layer.files)?;
+    // Each layer's slice builds in a folder of its own, as in the flake: below the whole crate,
+    // cargo would also read the whole crate's `.cargo/config.toml` and join its rustflags twice.
+    let slices_dir = scratch.path().join("slices");
     // The layer builds with its own plan's commands; the real build is what the plan of this
     // workspace and selection says, so a given layer folder is checked against the build it
     // must serve (the same plan when the layer was just generated).
@@ -272,7 +301,8 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
             workspace: &workspace,
             plan: &plan,
             layer_plan: &layer_plan,
-            layer_dir: layer_dir.clone(),
+            slices_dir: slices_dir.clone(),
+            layer_files: &layer.files,
         }
     };
     // The common layer is built once; each variant starts from a copy of its target dir, as
@@ -283,7 +313,7 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
             let mut runs = Vec::new();
             let phase = run_phase(
                 &context_for(&common_dir),
-                &layer_dir.join(&common_layer.dir),
+                &slice_dir(&layer.files, &slices_dir, COMMON, common_layer)?,
                 &format!("layer {COMMON}"),
                 &planned(&layer_plan, common_layer.commands().cloned()),
                 &|id: &str| id.starts_with("path+file://"),
@@ -386,7 +416,7 @@ fn verify_variant(
     for (name, layer) in own_layers {
         phases.push(run_phase(
             context,
-            &context.layer_dir.join(&layer.dir),
+            &slice_dir(&context.layer_files, &context.slices_dir, name, layer)?,
             &format!("layer {name}"),
             &planned(layer_plan, layer.commands().cloned()),
             &layer_local,
