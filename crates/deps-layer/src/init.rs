@@ -309,7 +309,17 @@ pub fn init(options: &InitOptions) -> Result<Report> {
                 Ok(workspace) => workspace,
                 Err(err) => {
                     truncate(&manifest, manifest_text.len() as u64)?;
-                    return Err(err);
+                    let had_workspace = generate::read_toml(&manifest)
+                        .is_ok_and(|table| table.contains_key("workspace"));
+                    let message = if had_workspace {
+                        err.to_string()
+                    } else {
+                        format!(
+                            "the manifest has no [workspace] table, so the appended one makes it \
+                             a workspace, which cargo refuses; the manifest was restored:\n{err}"
+                        )
+                    };
+                    return Err(Error::CannotAddVariants { manifest, message });
                 }
             }
         }
