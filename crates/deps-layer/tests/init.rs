@@ -188,8 +188,19 @@ fn init_appends_a_cpu_variant_to_a_workspace_without_a_table() {
     fixture.edit("Cargo.toml", GPU_TABLE, "");
     let manifest_before = fixture.read("Cargo.toml");
 
-    let output = init(&fixture, &[]);
+    // The library's location from the environment, as a fork's CI would set it.
+    let output = Command::new(env!("CARGO_BIN_EXE_deps-layer"))
+        .args(["init", "--manifest-path"])
+        .arg(fixture.manifest())
+        .env("DEPS_LAYER_LIBRARY", "path:/from-env")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        fixture
+            .read("flake.nix")
+            .contains("url = \"path:/from-env\";")
+    );
 
     let manifest = fixture.read("Cargo.toml");
     let added = manifest
