@@ -189,14 +189,19 @@ fn carried_tables(manifest: &toml::Table, local_names: &BTreeSet<String>) -> Str
     toml::to_string(&carried).unwrap_or_default()
 }
 
-/// The settings of the workspace's `.cargo/config.toml` that change how units compile (flags,
-/// target, profiles, environment), for the layer's own `.cargo/config.toml`.
-fn cargo_config(root: &Path) -> Result<Option<String>> {
-    let Some(path) = ["config.toml", "config"]
+/// The workspace's cargo configuration file, if it has one.
+fn cargo_config_path(root: &Path) -> Option<PathBuf> {
+    ["config.toml", "config"]
         .iter()
         .map(|name| root.join(".cargo").join(name))
         .find(|path| path.is_file())
-    else {
+}
+
+/// The settings of the workspace's `.cargo/config.toml` that change how units compile (flags,
+/// target, profiles, environment), for the layer's own `.cargo/config.toml`, without
+/// `target-cpu=native` (see [`strip_native_cpu`]).
+fn cargo_config(root: &Path) -> Result<Option<String>> {
+    let Some(path) = cargo_config_path(root) else {
         return Ok(None);
     };
     let config = read_toml(&path)?;
@@ -216,10 +221,114 @@ fn cargo_config(root: &Path) -> Result<Option<String>> {
             kept.insert(table.into(), value.clone());
         }
     }
+    strip_native_cpu(&mut kept);
     if kept.is_empty() {
         return Ok(None);
     }
     Ok(Some(toml::to_string(&kept).unwrap_or_default()))
+}
+
+/// The warning `generate` prints when the workspace's cargo configuration asks for
+/// `target-cpu=native`, which the layer leaves out; None when it does not.
+pub fn native_cpu_warning(root: &Path) -> Result<Option<String>> {
+    let Some(path) = cargo_config_path(root) else {
+        return Ok(None);
+    };
+    let mut config = read_toml(&path)?;
+    if !strip_native_cpu(&mut config) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "warning: {} sets target-cpu=native, which the layer leaves out of its rustflags (a Nix \
+         build's output must not depend on the builder's CPU): the layer builds for the default \
+         CPU, so the real build must not use target-cpu=native either, or it misses the layer and \
+         compiles every dependency again",
+        path.display()
+    )))
+}
+
+/// Removes `target-cpu=native` from every rustflags list of a cargo configuration (`[build]`,
+/// `[target.<triple or cfg>]`, `[profile.<name>]`), keeping the other flags in order: with it,
+/// a build's output depends on the CPU of the machine that ran it. Returns whether any was found.
+pub fn strip_native_cpu(config: &mut toml::Table) -> bool {
+    let mut found = false;
+    let mut strip = |table: &mut toml::Table| {
+        for key in ["rustflags", "rustdocflags"] {
+            if let Some(flags) = table.get_mut(key) {
+                found |= strip_native_cpu_flags(flags);
+            }
+        }
+    };
+    if let Some(toml::Value::Table(build)) = config.get_mut("build") {
+        strip(build);
+    }
+    for section in ["target", "profile"] {
+        if let Some(toml::Value::Table(entries)) = config.get_mut(section) {
+            for (_, entry) in entries.iter_mut() {
+                if let toml::Value::Table(entry) = entry {
+                    strip(entry);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// One rustflags value, a list of arguments or a string of them separated by spaces.
+fn strip_native_cpu_flags(flags: &mut toml::Value) -> bool {
+    match flags {
+        toml::Value::String(line) => {
+            let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+            let (kept, found) = without_native_cpu(&words);
+            if found {
+                *line = kept.join(" ");
+            }
+            found
+        }
+        toml::Value::Array(items) => {
+            let Some(words) = items
+                .iter()
+                .map(|item| item.as_str().map(str::to_string))
+                .collect::<Option<Vec<String>>>()
+            else {
+                return false;
+            };
+            let (kept, found) = without_native_cpu(&words);
+            if found {
+                *items = kept.into_iter().map(toml::Value::String).collect();
+            }
+            found
+        }
+        _ => false,
+    }
+}
+
+/// The arguments without `-C target-cpu=native` in any of its spellings: the pair `-C`,
+/// `target-cpu=native` (or `--codegen`), and the joined `-Ctarget-cpu=native`,
+/// `--codegen=target-cpu=native`, `-C target-cpu=native`.
+pub fn without_native_cpu(args: &[String]) -> (Vec<String>, bool) {
+    let is_native = |value: &str| value.trim() == "target-cpu=native";
+    let is_codegen = |arg: &str| matches!(arg.trim(), "-C" | "--codegen");
+    let mut kept = Vec::with_capacity(args.len());
+    let mut found = false;
+    let mut index = 0;
+    while index < args.len() {
+        let arg = args[index].trim();
+        let joined = ["-C", "--codegen=", "--codegen "]
+            .iter()
+            .any(|prefix| arg.strip_prefix(prefix).is_some_and(is_native));
+        if joined {
+            found = true;
+            index += 1;
+        } else if is_codegen(arg) && args.get(index + 1).is_some_and(|next| is_native(next)) {
+            found = true;
+            index += 2;
+        } else {
+            kept.push(args[index].clone());
+            index += 1;
+        }
+    }
+    (kept, found)
 }
 
 fn resolver(manifest: &toml::Table) -> String {
@@ -434,4 +543,91 @@ impl Workspace {
 /// also passes the workspace's [`Workspace::protected`] paths.
 pub fn write_layer(layer: &Layer, out: &Path) -> Result<PathBuf> {
     crate::output::replace_dir(out, &MARKER, &layer.files, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<String> {
+        words.iter().map(|word| word.to_string()).collect()
+    }
+
+    #[test]
+    fn native_cpu_is_dropped_in_every_spelling() {
+        for native in [
+            &["-C", "target-cpu=native"][..],
+            &["-Ctarget-cpu=native"],
+            &["-C target-cpu=native"],
+            &["--codegen", "target-cpu=native"],
+            &["--codegen=target-cpu=native"],
+        ] {
+            let mut input = args(&["-C", "opt-level=3"]);
+            input.extend(args(native));
+            input.extend(args(&["--cfg", "tokio_unstable"]));
+            let (kept, found) = without_native_cpu(&input);
+            assert!(found, "{native:?}");
+            assert_eq!(
+                kept,
+                args(&["-C", "opt-level=3", "--cfg", "tokio_unstable"]),
+                "{native:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_cpus_and_lone_codegen_flags_are_kept() {
+        for input in [
+            &["-C", "target-cpu=x86-64-v3"][..],
+            &["-Ctarget-cpu=znver4"],
+            &["-C", "target-feature=+avx2"],
+            &["-C"],
+            &["target-cpu=native"],
+        ] {
+            let (kept, found) = without_native_cpu(&args(input));
+            assert!(!found, "{input:?}");
+            assert_eq!(kept, args(input));
+        }
+    }
+
+    #[test]
+    fn every_rustflags_list_of_a_config_is_stripped() {
+        let mut config: toml::Table = r#"
+[build]
+rustflags = ["-C", "target-cpu=native", "-Dwarnings"]
+rustdocflags = "-Ctarget-cpu=native --cfg docsrs"
+target = "x86_64-unknown-linux-gnu"
+
+[target.x86_64-unknown-linux-gnu]
+rustflags = "-C  target-cpu=native   -C link-arg=-fuse-ld=lld"
+
+[target.'cfg(unix)']
+rustflags = ["-C", "force-frame-pointers=yes"]
+
+[profile.release]
+rustflags = ["-Ctarget-cpu=native"]
+"#
+        .parse()
+        .unwrap();
+        assert!(strip_native_cpu(&mut config));
+        let expected: toml::Table = r#"
+[build]
+rustflags = ["-Dwarnings"]
+rustdocflags = "--cfg docsrs"
+target = "x86_64-unknown-linux-gnu"
+
+[target.x86_64-unknown-linux-gnu]
+rustflags = "-C link-arg=-fuse-ld=lld"
+
+[target.'cfg(unix)']
+rustflags = ["-C", "force-frame-pointers=yes"]
+
+[profile.release]
+rustflags = []
+"#
+        .parse()
+        .unwrap();
+        assert_eq!(config, expected);
+        assert!(!strip_native_cpu(&mut config), "nothing left to strip");
+    }
 }

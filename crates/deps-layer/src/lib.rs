@@ -7,6 +7,7 @@ pub mod cargo;
 pub mod check;
 pub mod error;
 pub mod generate;
+pub mod init;
 pub mod lock;
 pub mod manifest;
 pub mod metadata;

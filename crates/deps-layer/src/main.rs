@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use deps_layer::cargo::Cargo;
 use deps_layer::generate::{self, DEFAULT_OUT, Options};
+use deps_layer::init::{self, InitOptions};
 use deps_layer::output;
 use deps_layer::progress::Style;
 use deps_layer::verify::{self, VerifyOptions};
@@ -31,6 +32,27 @@ enum Command {
     /// Build the layer as the flake does, then the real workspace on top; exit 1 if the real build
     /// compiled any external unit again.
     Verify(VerifyArgs),
+    /// Set the workspace up to build on the library's flake: write flake.nix, add a variants table
+    /// to the root Cargo.toml when it has none, and generate nix/deps.
+    Init(InitArgs),
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// Manifest of the workspace (default: ./Cargo.toml).
+    #[arg(long, default_value = DEFAULT_MANIFEST)]
+    manifest_path: PathBuf,
+    /// Flake reference of the library the new flake.nix calls (default: $DEPS_LAYER_LIBRARY,
+    /// else the library's published location, github:deps-layer/deps-layer); a fork passes its
+    /// own URL.
+    #[arg(long)]
+    library: Option<String>,
+    /// Replace an existing flake.nix.
+    #[arg(long)]
+    force: bool,
+    /// Do not touch the network (all crates must be in the local cache).
+    #[arg(long)]
+    offline: bool,
 }
 
 #[derive(Args)]
@@ -173,12 +195,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = common.options();
             let workspace = generate::load_workspace(&options)?;
             let (out, shown) = common.out(&workspace.root);
+            if let Some(warning) = generate::native_cpu_warning(&workspace.root)? {
+                eprintln!("{warning}");
+            }
             let protected = workspace.protected();
             // Refused before the minutes of cargo runs, and again when writing.
             output::claim(&out, &generate::MARKER, &protected)?;
             let layer = generate::generate_for(&options, &workspace, &shown)?;
             let written = output::replace_dir(&out, &generate::MARKER, &layer.files, &protected)?;
             println!("wrote {} ({} files)", written.display(), layer.files.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Init(args) => {
+            let mut generate = Options::new(args.manifest_path);
+            generate.cargo = Cargo {
+                offline: args.offline,
+                ..Cargo::default()
+            };
+            let library = args
+                .library
+                .or_else(|| {
+                    std::env::var(init::LIBRARY_VAR)
+                        .ok()
+                        .filter(|library| !library.is_empty())
+                })
+                .unwrap_or_else(|| init::DEFAULT_LIBRARY.to_string());
+            let report = init::init(&InitOptions {
+                generate,
+                library: library.clone(),
+                force: args.force,
+            })?;
+            if let Some(warning) = &report.warning {
+                eprintln!("{warning}");
+            }
+            print!("{}", report.render(&library));
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(common) => {

@@ -1,0 +1,470 @@
+//! `init`: what a Cargo workspace needs to build on the library's flake: a `flake.nix` calling
+//! `lib.mkFlake`, a variants table when it has none, and the generated layer. Every target is
+//! checked before anything is written, so a refusal leaves the workspace as it was.
+
+use std::collections::BTreeMap;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::generate::{self, DEFAULT_OUT, Options};
+use crate::output;
+use crate::variants;
+
+/// Where the library is published; a fork passes its own location (`--library`, or this
+/// variable).
+pub const DEFAULT_LIBRARY: &str = "github:deps-layer/deps-layer";
+pub const LIBRARY_VAR: &str = "DEPS_LAYER_LIBRARY";
+
+pub const FLAKE: &str = "flake.nix";
+
+/// The library repository's CI workflow, which an adopting repository copies.
+pub const WORKFLOW: &str = ".github/workflows/nix.yml";
+
+/// This repository's flake lock: a new flake pins the revisions the library is tested with.
+const FLAKE_LOCK: &str = include_str!("../../../flake.lock");
+
+/// The inputs the library follows from the workspace's flake, with their GitHub repositories.
+pub const PINNED_INPUTS: [(&str, &str); 5] = [
+    ("nixpkgs", "NixOS/nixpkgs"),
+    ("crane", "ipetkov/crane"),
+    ("rust-overlay", "oxalica/rust-overlay"),
+    ("flake-utils", "numtide/flake-utils"),
+    ("advisory-db", "rustsec/advisory-db"),
+];
+
+/// The table appended to a root manifest without one: one variant with no extra features.
+const VARIANTS_TABLE: &str = "# One package and image per variant; add one as: \
+cuda = { packages = [\"<pkg>\"], features = [\"<pkg>/cuda\"] }
+[workspace.metadata.variants]
+cpu = {}
+";
+
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// How the layer is generated (the manifest that finds the workspace included).
+    pub generate: Options,
+    /// The flake reference of the library.
+    pub library: String,
+    /// Replace an existing `flake.nix`.
+    pub force: bool,
+}
+
+/// What `init` wrote.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub root: PathBuf,
+    pub flake: PathBuf,
+    /// Whether a `flake.nix` was there before (`--force`).
+    pub flake_replaced: bool,
+    pub manifest: PathBuf,
+    /// Whether the variants table was appended to the root manifest.
+    pub variants_added: bool,
+    /// The variants of the workspace, after init.
+    pub variants: Vec<String>,
+    pub layer: PathBuf,
+    pub layer_files: usize,
+    /// `generate`'s warning about the workspace's cargo configuration, if any.
+    pub warning: Option<String>,
+}
+
+/// Revision of each of [`PINNED_INPUTS`] in this repository's flake lock.
+pub fn pins() -> Result<BTreeMap<String, String>> {
+    parse_pins(FLAKE_LOCK)
+}
+
+/// Revision of each of [`PINNED_INPUTS`] in a flake lock, found through the root node's inputs.
+pub fn parse_pins(lock: &str) -> Result<BTreeMap<String, String>> {
+    let lock: serde_json::Value =
+        serde_json::from_str(lock).map_err(|err| Error::BuiltInLock(err.to_string()))?;
+    let nodes = lock
+        .get("nodes")
+        .ok_or_else(|| Error::BuiltInLock("it has no `nodes`".into()))?;
+    let root = lock
+        .get("root")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("root");
+    let root_inputs = nodes.get(root).and_then(|node| node.get("inputs"));
+    let mut pins = BTreeMap::new();
+    for (input, _) in PINNED_INPUTS {
+        // A root input names its node; a node name that is a list means it follows another input.
+        let node = root_inputs
+            .and_then(|inputs| inputs.get(input))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(input);
+        let rev = nodes
+            .get(node)
+            .and_then(|node| node.get("locked"))
+            .and_then(|locked| locked.get("rev"))
+            .and_then(serde_json::Value::as_str)
+            .filter(|rev| rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit()))
+            .ok_or_else(|| {
+                Error::BuiltInLock(format!("input `{input}` has no locked git revision"))
+            })?;
+        pins.insert(input.to_string(), rev.to_string());
+    }
+    Ok(pins)
+}
+
+/// A Nix string literal holding `text`.
+fn nix_string(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace("${", "\\${")
+        .replace('\n', "\\n");
+    format!("\"{escaped}\"")
+}
+
+/// The workspace's `flake.nix`, as alejandra formats it.
+pub fn flake_nix(name: &str, library: &str, pins: &BTreeMap<String, String>) -> String {
+    let url = |input: &str| {
+        let (_, repository) = PINNED_INPUTS
+            .iter()
+            .find(|(name, _)| *name == input)
+            .copied()
+            .unwrap_or_default();
+        let rev = pins.get(input).map(String::as_str).unwrap_or_default();
+        nix_string(&format!("github:{repository}/{rev}"))
+    };
+    let description = nix_string(&format!(
+        "{name}: packages, images and checks on a generated dependency layer"
+    ));
+    format!(
+        r#"{{
+  description = {description};
+  inputs = {{
+    nixpkgs.url = {nixpkgs};
+    crane.url = {crane};
+    rust-overlay = {{
+      url = {rust_overlay};
+      inputs.nixpkgs.follows = "nixpkgs";
+    }};
+    flake-utils.url = {flake_utils};
+    advisory-db = {{
+      url = {advisory_db};
+      flake = false;
+    }};
+    deps-layer = {{
+      url = {library};
+      inputs = {{
+        nixpkgs.follows = "nixpkgs";
+        crane.follows = "crane";
+        rust-overlay.follows = "rust-overlay";
+        flake-utils.follows = "flake-utils";
+        advisory-db.follows = "advisory-db";
+      }};
+    }};
+  }};
+  outputs = inputs:
+    inputs.deps-layer.lib.mkFlake {{
+      inherit inputs;
+      root = ./.;
+      # What only Nix knows about a variant (runtime libraries, image settings), in the form of
+      # the library's nix/variants.nix:
+      # variants = import ./nix/variants.nix;
+    }};
+}}
+"#,
+        nixpkgs = url("nixpkgs"),
+        crane = url("crane"),
+        rust_overlay = url("rust-overlay"),
+        flake_utils = url("flake-utils"),
+        advisory_db = url("advisory-db"),
+        library = nix_string(library),
+    )
+}
+
+/// The root manifest's text with [`VARIANTS_TABLE`] appended; None when it has a table.
+pub fn with_variants_table(manifest_path: &Path, text: &str) -> Result<Option<String>> {
+    let manifest: toml::Table = text.parse().map_err(|err: toml::de::Error| Error::Parse {
+        path: manifest_path.to_path_buf(),
+        message: err.message().to_string(),
+    })?;
+    let has_table = manifest
+        .get("workspace")
+        .and_then(|workspace| workspace.get("metadata"))
+        .and_then(|metadata| metadata.get("variants"))
+        .is_some();
+    if has_table {
+        return Ok(None);
+    }
+    let separator = if text.is_empty() {
+        ""
+    } else if text.ends_with('\n') {
+        "\n"
+    } else {
+        "\n\n"
+    };
+    let appended = format!("{text}{separator}{VARIANTS_TABLE}");
+    // An inline `metadata = { ... }` cannot be extended by a table header.
+    let parsed: toml::Table =
+        appended
+            .parse()
+            .map_err(|err: toml::de::Error| Error::CannotAddVariants {
+                manifest: manifest_path.to_path_buf(),
+                message: err.message().to_string(),
+            })?;
+    variants::read(manifest_path, &parsed)?;
+    Ok(Some(appended))
+}
+
+/// Checks, touching nothing, that `flake.nix` may be written: missing, or a file and `force`.
+fn claim_flake(path: &Path, force: bool) -> Result<bool> {
+    let refuse = |reason: &str| Error::Refused {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    match path.symlink_metadata() {
+        Err(err) if err.kind() == ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(Error::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+        Ok(metadata) if metadata.file_type().is_symlink() => Err(refuse(
+            "it is a symbolic link; init writes a flake.nix of its own, never through a link",
+        )),
+        Ok(metadata) if !metadata.is_file() => Err(refuse("it is not a file")),
+        Ok(_) if !force => Err(refuse(
+            "the workspace already has a flake; pass --force to replace it",
+        )),
+        Ok(_) => Ok(true),
+    }
+}
+
+/// Appends to a file in place (its permissions and the rest of its bytes untouched).
+fn append(path: &Path, addition: &str) -> Result<()> {
+    let failed = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(failed)?;
+    file.write_all(addition.as_bytes()).map_err(failed)
+}
+
+/// Cuts a file back to its first `len` bytes, undoing [`append`].
+fn truncate(path: &Path, len: u64) -> Result<()> {
+    let failed = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.set_len(len))
+        .map_err(failed)
+}
+
+fn write_flake(path: &Path, content: &str, replace: bool) -> Result<()> {
+    let failed = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = if replace {
+        std::fs::File::create(path)
+    } else {
+        // Created, never opened, should one appear since the check.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+    }
+    .map_err(failed)?;
+    file.write_all(content.as_bytes()).map_err(failed)
+}
+
+pub fn init(options: &InitOptions) -> Result<Report> {
+    let workspace = generate::load_workspace(&options.generate)?;
+    let root = workspace.root.clone();
+    let manifest = workspace.root_manifest.clone();
+    let flake = root.join(FLAKE);
+    let out = root.join(DEFAULT_OUT);
+
+    let flake_replaced = claim_flake(&flake, options.force)?;
+    output::claim(&out, &generate::MARKER, &workspace.protected())?;
+    let pins = pins()?;
+    let name = root
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "workspace".into());
+    let flake_text = flake_nix(&name, &options.library, &pins);
+    let manifest_text = std::fs::read_to_string(&manifest).map_err(|source| Error::Read {
+        path: manifest.clone(),
+        source,
+    })?;
+    let appended = with_variants_table(&manifest, &manifest_text)?;
+    let warning = generate::native_cpu_warning(&root)?;
+
+    // The layer is generated from the manifest on disk, so the table goes in first, and comes
+    // out again if the layer cannot be written. Cargo reads a `[workspace]` table this creates
+    // as making the root a workspace, so the layer must see the manifest as it will stay.
+    let workspace = match &appended {
+        None => workspace,
+        Some(appended) => {
+            append(&manifest, &appended[manifest_text.len()..])?;
+            match generate::load_workspace(&options.generate) {
+                Ok(workspace) => workspace,
+                Err(err) => {
+                    truncate(&manifest, manifest_text.len() as u64)?;
+                    let had_workspace = generate::read_toml(&manifest)
+                        .is_ok_and(|table| table.contains_key("workspace"));
+                    let message = if had_workspace {
+                        err.to_string()
+                    } else {
+                        format!(
+                            "the manifest has no [workspace] table, so the appended one makes it \
+                             a workspace, which cargo refuses; the manifest was restored:\n{err}"
+                        )
+                    };
+                    return Err(Error::CannotAddVariants { manifest, message });
+                }
+            }
+        }
+    };
+    let written =
+        generate::generate_for(&options.generate, &workspace, DEFAULT_OUT).and_then(|layer| {
+            output::replace_dir(
+                &out,
+                &generate::MARKER,
+                &layer.files,
+                &workspace.protected(),
+            )
+            .map(|path| (path, layer.files.len()))
+        });
+    let (layer, layer_files) = match written {
+        Ok(written) => written,
+        Err(err) => {
+            if appended.is_some() {
+                truncate(&manifest, manifest_text.len() as u64)?;
+            }
+            return Err(err);
+        }
+    };
+    write_flake(&flake, &flake_text, flake_replaced)?;
+    Ok(Report {
+        root,
+        flake,
+        flake_replaced,
+        manifest,
+        variants_added: appended.is_some(),
+        variants: workspace.variants.keys().cloned().collect(),
+        layer,
+        layer_files,
+        warning,
+    })
+}
+
+impl Report {
+    /// What to run next, one command a line.
+    pub fn next_commands(&self) -> Vec<String> {
+        let mut commands = vec!["nix build .#default".to_string()];
+        for variant in &self.variants {
+            commands.push(format!("nix build .#image-{variant}"));
+        }
+        commands.push("nix flake check".into());
+        commands.push("nix run .#deps-layer -- check".into());
+        commands
+    }
+
+    /// The lines `init` prints on stdout.
+    pub fn render(&self, library: &str) -> String {
+        let mut lines = vec![format!(
+            "{} {}",
+            if self.flake_replaced {
+                "replaced"
+            } else {
+                "wrote"
+            },
+            self.flake.display()
+        )];
+        if self.variants_added {
+            lines.push(format!(
+                "added [workspace.metadata.variants] with the variant `cpu` to {}",
+                self.manifest.display()
+            ));
+        }
+        lines.push(format!(
+            "wrote {} ({} files)",
+            self.layer.display(),
+            self.layer_files
+        ));
+        lines.push(format!(
+            "next, in {} (in a git work tree, `git add` the new files first: a flake sees only what git tracks):",
+            self.root.display()
+        ));
+        lines.extend(self.next_commands());
+        lines.push(format!(
+            "for CI, copy {WORKFLOW} from the library repository ({library})"
+        ));
+        let mut text = lines.join("\n");
+        text.push('\n');
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_lock_pins_every_input() {
+        let pins = pins().unwrap();
+        assert_eq!(pins.len(), PINNED_INPUTS.len());
+    }
+
+    #[test]
+    fn pins_follow_the_root_inputs_to_their_nodes() {
+        let lock = r#"{"root": "root", "version": 7, "nodes": {
+            "root": {"inputs": {"nixpkgs": "nixpkgs_2", "crane": "crane",
+                "rust-overlay": "rust-overlay", "flake-utils": "flake-utils",
+                "advisory-db": "advisory-db"}},
+            "nixpkgs": {"locked": {"rev": "0000000000000000000000000000000000000000"}},
+            "nixpkgs_2": {"locked": {"rev": "2222222222222222222222222222222222222222"}},
+            "crane": {"locked": {"rev": "cccccccccccccccccccccccccccccccccccccccc"}},
+            "rust-overlay": {"locked": {"rev": "dddddddddddddddddddddddddddddddddddddddd"}},
+            "flake-utils": {"locked": {"rev": "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"}},
+            "advisory-db": {"locked": {"rev": "ffffffffffffffffffffffffffffffffffffffff"}}
+        }}"#;
+        let pins = parse_pins(lock).unwrap();
+        assert_eq!(pins["nixpkgs"], "2".repeat(40));
+        assert_eq!(pins["advisory-db"], "f".repeat(40));
+        let missing = lock.replace("\"crane\": {\"locked\"", "\"crane\": {\"original\"");
+        let err = parse_pins(&missing).unwrap_err().to_string();
+        assert!(err.contains("`crane`"), "{err}");
+    }
+
+    #[test]
+    fn names_and_urls_are_quoted_for_nix() {
+        assert_eq!(nix_string(r#"a"b\c${d}"#), r#""a\"b\\c\${d}""#);
+        let text = flake_nix("x\"y", "path:/a b", &pins().unwrap());
+        assert!(text.contains(r#"description = "x\"y: packages"#));
+        assert!(text.contains(r#"url = "path:/a b";"#));
+    }
+
+    #[test]
+    fn the_table_is_appended_only_when_missing() {
+        let path = Path::new("Cargo.toml");
+        let plain = "[package]\nname = \"a\"\nversion = \"0.1.0\"\n";
+        let appended = with_variants_table(path, plain).unwrap().unwrap();
+        assert!(appended.starts_with(plain));
+        assert!(appended.ends_with("\n\n# One package and image per variant; add one as: cuda = { packages = [\"<pkg>\"], features = [\"<pkg>/cuda\"] }\n[workspace.metadata.variants]\ncpu = {}\n"));
+        let no_newline = with_variants_table(path, plain.trim_end())
+            .unwrap()
+            .unwrap();
+        assert_eq!(no_newline, appended);
+
+        let with_table = format!("{plain}[workspace.metadata.variants]\ngpu = {{}}\n");
+        assert_eq!(with_variants_table(path, &with_table).unwrap(), None);
+
+        let inline = "[workspace]\nmetadata = { docs = true }\n";
+        let err = with_variants_table(path, inline).unwrap_err().to_string();
+        assert!(err.contains("add the table by hand"), "{err}");
+        let broken = with_variants_table(path, "[package\n")
+            .unwrap_err()
+            .to_string();
+        assert!(broken.contains("cannot parse Cargo.toml"), "{broken}");
+    }
+}
