@@ -26,5 +26,8 @@ cargo test -p knn-server --features vulkan --locked --test vulkan_adapter
 # nix/deps must be what deps-layer generates from the current dependency graph
 cargo run --locked -p deps-layer -- check
 
+# the revisions `deps-layer init` pins new flakes to must be flake.lock's
+scripts/update-init-pins.sh --check
+
 # nix/: parse, format, lint, nix/lib unit tests, flake evaluation where the harness exists
 nix/tests/run.sh

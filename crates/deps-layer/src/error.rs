@@ -64,8 +64,6 @@ pub enum Error {
         "{manifest}: cannot add [workspace.metadata.variants] by appending it ({message}); add the table by hand, e.g. `cpu = {{}}`"
     )]
     CannotAddVariants { manifest: PathBuf, message: String },
-    #[error("the flake.lock built into deps-layer is unusable: {0}")]
-    BuiltInLock(String),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,

@@ -21,9 +21,6 @@ pub const FLAKE: &str = "flake.nix";
 /// The library repository's CI workflow, which an adopting repository copies.
 pub const WORKFLOW: &str = ".github/workflows/nix.yml";
 
-/// This repository's flake lock: a new flake pins the revisions the library is tested with.
-const FLAKE_LOCK: &str = include_str!("../../../flake.lock");
-
 /// The inputs the library follows from the workspace's flake, with their GitHub repositories.
 pub const PINNED_INPUTS: [(&str, &str); 5] = [
     ("nixpkgs", "NixOS/nixpkgs"),
@@ -68,42 +65,14 @@ pub struct Report {
     pub warning: Option<String>,
 }
 
-/// Revision of each of [`PINNED_INPUTS`] in this repository's flake lock.
-pub fn pins() -> Result<BTreeMap<String, String>> {
-    parse_pins(FLAKE_LOCK)
-}
-
-/// Revision of each of [`PINNED_INPUTS`] in a flake lock, found through the root node's inputs.
-pub fn parse_pins(lock: &str) -> Result<BTreeMap<String, String>> {
-    let lock: serde_json::Value =
-        serde_json::from_str(lock).map_err(|err| Error::BuiltInLock(err.to_string()))?;
-    let nodes = lock
-        .get("nodes")
-        .ok_or_else(|| Error::BuiltInLock("it has no `nodes`".into()))?;
-    let root = lock
-        .get("root")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("root");
-    let root_inputs = nodes.get(root).and_then(|node| node.get("inputs"));
-    let mut pins = BTreeMap::new();
-    for (input, _) in PINNED_INPUTS {
-        // A root input names its node; a node name that is a list means it follows another input.
-        let node = root_inputs
-            .and_then(|inputs| inputs.get(input))
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or(input);
-        let rev = nodes
-            .get(node)
-            .and_then(|node| node.get("locked"))
-            .and_then(|locked| locked.get("rev"))
-            .and_then(serde_json::Value::as_str)
-            .filter(|rev| rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit()))
-            .ok_or_else(|| {
-                Error::BuiltInLock(format!("input `{input}` has no locked git revision"))
-            })?;
-        pins.insert(input.to_string(), rev.to_string());
-    }
-    Ok(pins)
+/// Revision of each of [`PINNED_INPUTS`]: this repository's flake.lock, the revisions the
+/// library is tested with, carried in the source (`init_pins.rs`, generated and drift-checked by
+/// scripts/update-init-pins.sh) so that building the tool needs no flake.lock.
+pub fn pins() -> BTreeMap<String, String> {
+    crate::init_pins::PINS
+        .iter()
+        .map(|(input, rev)| (input.to_string(), rev.to_string()))
+        .collect()
 }
 
 /// A Nix string literal holding `text`.
@@ -285,7 +254,7 @@ pub fn init(options: &InitOptions) -> Result<Report> {
 
     let flake_replaced = claim_flake(&flake, options.force)?;
     output::claim(&out, &generate::MARKER, &workspace.protected())?;
-    let pins = pins()?;
+    let pins = pins();
     let name = root
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
@@ -410,36 +379,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_built_in_lock_pins_every_input() {
-        let pins = pins().unwrap();
-        assert_eq!(pins.len(), PINNED_INPUTS.len());
-    }
-
-    #[test]
-    fn pins_follow_the_root_inputs_to_their_nodes() {
-        let lock = r#"{"root": "root", "version": 7, "nodes": {
-            "root": {"inputs": {"nixpkgs": "nixpkgs_2", "crane": "crane",
-                "rust-overlay": "rust-overlay", "flake-utils": "flake-utils",
-                "advisory-db": "advisory-db"}},
-            "nixpkgs": {"locked": {"rev": "0000000000000000000000000000000000000000"}},
-            "nixpkgs_2": {"locked": {"rev": "2222222222222222222222222222222222222222"}},
-            "crane": {"locked": {"rev": "cccccccccccccccccccccccccccccccccccccccc"}},
-            "rust-overlay": {"locked": {"rev": "dddddddddddddddddddddddddddddddddddddddd"}},
-            "flake-utils": {"locked": {"rev": "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"}},
-            "advisory-db": {"locked": {"rev": "ffffffffffffffffffffffffffffffffffffffff"}}
-        }}"#;
-        let pins = parse_pins(lock).unwrap();
-        assert_eq!(pins["nixpkgs"], "2".repeat(40));
-        assert_eq!(pins["advisory-db"], "f".repeat(40));
-        let missing = lock.replace("\"crane\": {\"locked\"", "\"crane\": {\"original\"");
-        let err = parse_pins(&missing).unwrap_err().to_string();
-        assert!(err.contains("`crane`"), "{err}");
+    fn every_input_is_pinned_to_a_revision() {
+        let pins = pins();
+        for (input, _) in PINNED_INPUTS {
+            let rev = &pins[input];
+            assert!(
+                rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit()),
+                "{input}: {rev}"
+            );
+        }
     }
 
     #[test]
     fn names_and_urls_are_quoted_for_nix() {
         assert_eq!(nix_string(r#"a"b\c${d}"#), r#""a\"b\\c\${d}""#);
-        let text = flake_nix("x\"y", "path:/a b", &pins().unwrap());
+        let text = flake_nix("x\"y", "path:/a b", &pins());
         assert!(text.contains(r#"description = "x\"y: packages"#));
         assert!(text.contains(r#"url = "path:/a b";"#));
     }

@@ -8,6 +8,7 @@ pub mod check;
 pub mod error;
 pub mod generate;
 pub mod init;
+mod init_pins;
 pub mod lock;
 pub mod manifest;
 pub mod metadata;

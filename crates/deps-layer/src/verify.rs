@@ -416,7 +416,7 @@ fn verify_variant(
     for (name, layer) in own_layers {
         phases.push(run_phase(
             context,
-            &slice_dir(&context.layer_files, &context.slices_dir, name, layer)?,
+            &slice_dir(context.layer_files, &context.slices_dir, name, layer)?,
             &format!("layer {name}"),
             &planned(layer_plan, layer.commands().cloned()),
             &layer_local,

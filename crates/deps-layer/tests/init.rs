@@ -35,28 +35,6 @@ fn check(fixture: &Fixture) -> Output {
     ])
 }
 
-/// The revision of each input in this repository's flake.lock, by root input name.
-fn repository_revs() -> Vec<(String, String)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../flake.lock");
-    let lock: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let nodes = &lock["nodes"];
-    [
-        "nixpkgs",
-        "crane",
-        "rust-overlay",
-        "flake-utils",
-        "advisory-db",
-    ]
-    .iter()
-    .map(|input| {
-        let node = nodes["root"]["inputs"][input].as_str().unwrap();
-        let rev = nodes[node]["locked"]["rev"].as_str().unwrap();
-        (input.to_string(), rev.to_string())
-    })
-    .collect()
-}
-
 /// A program on PATH or in `$CARGO_HOME/bin` (where scripts/setup.sh installs alejandra).
 fn find_program(name: &str) -> Option<PathBuf> {
     let cargo_home = std::env::var_os("CARGO_HOME")
@@ -106,7 +84,7 @@ fn init_writes_the_flake_and_the_layer_and_keeps_the_variants() {
         flake.contains("description = \"adopt: packages, images and checks"),
         "{flake}"
     );
-    let revs = repository_revs();
+    let revs = deps_layer::init::pins();
     for (input, rev) in &revs {
         assert_eq!(
             flake.matches(&format!("/{rev}\"")).count(),

@@ -40,7 +40,9 @@ fn a_drifted_layer_is_reported_with_causes() {
     let dir = tempfile::tempdir().unwrap();
     deps_layer::generate::write_files(dir.path(), &layer.files).unwrap();
     // The lock still lists cfg-if; let cargo drop it as a user editing the layer by hand would.
-    common::cargo_in(dir.path(), &["update", "--workspace", "--offline"]);
+    for crate_dir in [dir.path().to_path_buf(), dir.path().join("layers/common")] {
+        common::cargo_in(&crate_dir, &["update", "--workspace", "--offline"]);
+    }
 
     let reports = verify(&VerifyOptions {
         generate: Options::new(fixture.manifest()),
