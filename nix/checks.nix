@@ -68,7 +68,7 @@ in {
       cargoArtifacts = null;
       doInstallCargoArtifacts = false;
       buildPhaseCargoCommand = lib.concatMapStringsSep " " escapeShellArg ([tool.meta.mainProgram "check"] ++ layerDirArgs);
-      nativeBuildInputs = [tool];
+      nativeBuildInputs = (commonArgs.nativeBuildInputs or []) ++ [tool];
     });
 
   clippy = craneLib.cargoClippy (workspaceWide

@@ -244,7 +244,9 @@ in {
         checks = lib.filterAttrs (name: _: !(lib.hasPrefix "package-" name) && (lib.hasSuffix "-${defaultName}" name || !(lib.hasInfix "-" name))) checks;
       };
     }
-    // lib.mapAttrs' (name: _: lib.nameValuePair (variantOf name).outputs.shell (shellOf name)) packages;
+    # A sole variant named like the default shell (no variants table) has it as its shell.
+    // lib.mapAttrs' (name: _: lib.nameValuePair (variantOf name).outputs.shell (shellOf name))
+    (lib.filterAttrs (name: _: (variantOf name).outputs.shell != "default") packages);
 
   legacyPackages =
     extraLegacyPackages {inherit system pkgs craneLib toolchain src root plan;}

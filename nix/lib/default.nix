@@ -248,14 +248,14 @@ in {
       packages =
         ["default"]
         ++ map (l: cargoPlan.layers.${l}.output) (layersOn system)
-        ++ out "package"
+        ++ filter (n: n != "default") (out "package")
         ++ filter (n: !(elem n (map (l: cargoPlan.layers.${l}.output) (layersOn system)))) (map (n: "deps-${n}") on)
         ++ (
           if isLinux system
           then map (n: all.${n}.outputs.image) (filter (n: all.${n}.mainProgram != null) on)
           else []
         );
-      devShells = ["default"] ++ out "shell";
+      devShells = ["default"] ++ filter (n: n != "default") (out "shell");
       checks =
         ["fmt" "audit" "deny" "deps-layer-check" "clippy" "nextest"]
         ++ concatMap (n: ["package-${n}" "clippy-${n}" "nextest-${n}"]) on;

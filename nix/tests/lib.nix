@@ -581,21 +581,22 @@ let
           planData = builtins.fromJSON (toJSON (fixture
             // {
               layers = {inherit (fixture.layers) common;};
-              variants = {inherit (fixture.variants) cpu;};
+              # what `deps-layer generate` writes for a workspace without a variants table
+              variants.default = variantOf "default" [];
             }));
         };
       in {
         inherit (p) systems;
         names = p.namesOn "x86_64-linux";
         default = p.defaultVariant "x86_64-linux";
-        inherit (p.variants.cpu) accelerator nixpkgsConfig runtimeLibraries driverRunpath build;
-        user = p.variants.cpu.image.user;
-        packages = (p.outputs "x86_64-linux").packages;
+        inherit (p.variants.default) accelerator nixpkgsConfig runtimeLibraries driverRunpath build;
+        user = p.variants.default.image.user;
+        inherit (p.outputs "x86_64-linux") packages devShells;
       };
       expected = {
         systems = ["x86_64-linux" "aarch64-linux"];
-        names = ["cpu"];
-        default = "cpu";
+        names = ["default"];
+        default = "default";
         accelerator = null;
         nixpkgsConfig = null;
         runtimeLibraries = [];
@@ -606,8 +607,14 @@ let
           env = {};
         };
         user = "server";
-        packages = ["default" "deps-common" "cpu" "deps-cpu" "image-cpu"];
+        packages = ["default" "deps-common" "deps-default" "image-default"];
+        devShells = ["default"];
       };
+    }
+    {
+      name = "a package output named default is refused beside other variants";
+      actual = refuses (withVariant "default" (variantOf "default" []));
+      expected = true;
     }
     {
       name = "a layer folder without plan.json is refused with the command to run";
