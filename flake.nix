@@ -20,67 +20,47 @@
     };
   };
 
-  outputs = {
-    nixpkgs,
-    crane,
-    rust-overlay,
-    flake-utils,
-    naersk,
-    advisory-db,
-    ...
-  }: let
-    nixLib = import ./nix/lib;
-    plan = nixLib.plan {
-      layerDir = ./nix/deps;
-      nixVariants = import ./nix/variants.nix;
-    };
-
-    # The overlay's attribute: the default variant's package name from the plan.
-    overlayName = plan.variants.${plan.defaultVariant (builtins.head plan.systems)}.pname;
-
-    # Lock files of the test workspaces the tests build offline (deps-layer's fixtures): their
-    # crates join the workspace builds' vendor set, so the nextest checks resolve them. A new fixture with
-    # a Cargo.lock is picked up without listing it here.
-    testCargoLocks = let
-      fixtures = ./crates/deps-layer/tests/fixtures;
-      lockOf = name: fixtures + "/${name}/Cargo.lock";
-    in
-      map lockOf (builtins.filter (name: builtins.pathExists (lockOf name)) (builtins.attrNames (builtins.readDir fixtures)));
-
-    outputsFor = system: pkgs: pkgsWithConfig:
-      import ./nix/outputs.nix {
-        inherit (nixpkgs) lib;
-        inherit system pkgs pkgsWithConfig crane plan advisory-db naersk testCargoLocks;
-        toolPackage = "deps-layer";
-      };
+  # `lib.mkFlake` is the library any Cargo workspace calls (nix/README.md, "Using it in your
+  # workspace"); this repository's own outputs are one such call.
+  outputs = inputs: let
+    lib = import ./nix/flake-lib.nix {libraryInputs = inputs;};
   in
-    flake-utils.lib.eachSystem plan.systems (system: let
-      importNixpkgs = config:
-        import nixpkgs {
-          inherit system config;
-          overlays = [rust-overlay.overlays.default];
+    lib.mkFlake {
+      inherit inputs;
+      root = ./.;
+      variants = import ./nix/variants.nix;
+      # knn-server's service: what every image runs.
+      defaults.image = {
+        cmd = ["serve" "--listen" "0.0.0.0:8080" "--data-dir" "/data"];
+        ports = [8080];
+        volumes = ["/data"];
+      };
+      denyConfig = ./nix/deny.toml;
+      # This workspace is deps-layer's own: its tool is the member, not a build of the library's.
+      toolPackage = "deps-layer";
+      # Lock files of the test workspaces the tests build offline (deps-layer's fixtures): their
+      # crates join the workspace builds' vendor set, so the nextest checks resolve them. A new fixture
+      # with a Cargo.lock is picked up without listing it here.
+      extraCargoLocks = let
+        fixtures = ./crates/deps-layer/tests/fixtures;
+        lockOf = name: fixtures + "/${name}/Cargo.lock";
+      in
+        map lockOf (builtins.filter (name: builtins.pathExists (lockOf name)) (builtins.attrNames (builtins.readDir fixtures)));
+      extraLegacyPackages = {
+        pkgs,
+        craneLib,
+        toolchain,
+        src,
+        root,
+        plan,
+        system,
+      }: {
+        comparison = pkgs.callPackage ./nix/comparison.nix {
+          inherit craneLib toolchain src root;
+          inherit (inputs) naersk;
+          inherit (plan.variants.${plan.defaultVariant system}) cargoArgs;
         };
-      pkgs = importNixpkgs {};
-      out = outputsFor system pkgs importNixpkgs;
-    in {
-      inherit (out) packages checks devShells apps legacyPackages;
-      formatter = pkgs.alejandra;
-    })
-    // {
-      # The packages (not the images) for a nixpkgs of your own: its config and overlays apply.
-      overlays.default = nixpkgs.lib.composeManyExtensions [
-        rust-overlay.overlays.default
-        (final: _prev: let
-          out = outputsFor final.stdenv.hostPlatform.system final (config:
-            import final.path {
-              inherit (final.stdenv.hostPlatform) system;
-              config = final.config // config;
-              overlays = [rust-overlay.overlays.default];
-            });
-        in {
-          ${overlayName} = out.packages.default;
-          "${overlayName}-variants" = removeAttrs out.packages ["default"];
-        })
-      ];
-    };
+      };
+    }
+    // {inherit lib;};
 }

@@ -6,19 +6,26 @@
 # the GPU backends' and the tools'). Tests needing a GPU cannot run in the build sandbox; nextest
 # runs what the tests run without a device.
 {
+  lib,
   craneLib,
   commonArgs,
   src,
   advisory-db,
-  # src plus nix/deps and nix/deny.toml, for the checks that read them
+  # src plus the layer folder and the deny configuration, for the checks that read them
   srcWithNix,
-  # the deps-layer tool's own build (nix/tools.nix)
+  # the deny configuration's path in the source, or null for cargo-deny's defaults
+  denyConfig,
+  # arguments naming the layer folder to `deps-layer check`, where it is not nix/deps
+  layerDirArgs,
+  # the deps-layer tool (nix/tools.nix, or the deps-layer flake's build)
   tool,
-  # commonArgs with the workspace's version, for the workspace-wide checks
+  # the default variant's arguments with the workspace's version, for the workspace-wide checks
   workspaceArgs,
   # the default variant's layer, which the workspace-wide checks start from
   defaultLayer,
 }: let
+  # nix/lib's quoting: only where needed, whatever nixpkgs' lib does
+  inherit ((import ./lib).planFile) escapeShellArg;
   workspaceWide =
     workspaceArgs
     // {
@@ -45,10 +52,14 @@ in {
       src = srcWithNix;
       pname = "workspace";
       version = "0";
-      cargoDenyChecks = "--config nix/deny.toml bans licenses sources";
+      # Without an allow list every licence is refused, so no list means no licence check.
+      cargoDenyChecks =
+        if denyConfig == null
+        then "bans sources"
+        else "--config ${escapeShellArg denyConfig} bans licenses sources";
     });
 
-  # nix/deps must be what `deps-layer generate` writes for the committed workspace.
+  # The layer folder must be what `deps-layer generate` writes for the committed workspace.
   deps-layer-check = craneLib.mkCargoDerivation (commonArgs
     // {
       src = srcWithNix;
@@ -56,8 +67,8 @@ in {
       version = "0";
       cargoArtifacts = null;
       doInstallCargoArtifacts = false;
-      buildPhaseCargoCommand = "${tool.meta.mainProgram} check";
-      nativeBuildInputs = [tool];
+      buildPhaseCargoCommand = lib.concatMapStringsSep " " escapeShellArg ([tool.meta.mainProgram "check"] ++ layerDirArgs);
+      nativeBuildInputs = (commonArgs.nativeBuildInputs or []) ++ [tool];
     });
 
   clippy = craneLib.cargoClippy (workspaceWide

@@ -13,6 +13,8 @@
   naersk,
   toolchain,
   src,
+  # the workspace root, for crane's default source cleaning
+  root,
   # the default variant's cargo arguments (the plan's list), so both tools build the same
   # selection and features
   cargoArgs,
@@ -30,7 +32,7 @@
   };
 in {
   deps-crane-default = craneLib.buildDepsOnly {
-    src = craneLib.cleanCargoSource ../.;
+    src = craneLib.cleanCargoSource root;
     pname = "workspace";
     strictDeps = true;
   };

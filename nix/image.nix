@@ -11,7 +11,8 @@
   patchelf,
   cacert,
   package,
-  # from nix/lib: image settings and the variant's plan
+  # from nix/lib: image settings and the variant's plan (its `image`: entrypoint, cmd, ports,
+  # volumes, user)
   imagePlan,
   variant,
   system,
@@ -27,6 +28,7 @@
   };
   # Only the service's binary: the workspace's other tools (deps-layer, ...) stay out of the image.
   # A RUNPATH entry into the package itself (its empty lib/) would pull them back in.
+  settings = variant.image;
   service = runCommand "${package.pname}-service-${package.version}" {nativeBuildInputs = [patchelf];} ''
     install -Dm755 ${lib.getExe package} $out/bin/${package.meta.mainProgram}
     f=$out/bin/${package.meta.mainProgram}
@@ -37,24 +39,32 @@ in
     name = package.meta.mainProgram;
     tag = variant.name;
     inherit (imagePlan) created;
-    contents = [cacert];
+    # An entrypoint of the variant's own names the program by its place in the image.
+    contents = [cacert] ++ lib.optional (settings.entrypoint != null) service;
     # Files the service user needs; ownership is set in fakeRootCommands, which runs under fakeroot.
     extraCommands = ''
-      mkdir -p etc tmp .${imagePlan.dataDir}
+      mkdir -p etc tmp${lib.concatMapStrings (v: " ." + v) settings.volumes}
       cat > etc/passwd <<'END'
-      ${imagePlan.passwd variant.imageUser}END
+      ${imagePlan.passwd settings}END
       cat > etc/group <<'END'
-      ${imagePlan.group variant.imageUser}END
+      ${imagePlan.group settings}END
     '';
-    fakeRootCommands = ''
-      chown ${toString imagePlan.uid}:${toString imagePlan.gid} .${imagePlan.dataDir}
-      chmod 0700 .${imagePlan.dataDir}
-      chmod 1777 tmp
-    '';
+    fakeRootCommands =
+      lib.concatMapStrings (v: ''
+        chown ${toString imagePlan.uid}:${toString imagePlan.gid} .${v}
+        chmod 0700 .${v}
+      '')
+      settings.volumes
+      + ''
+        chmod 1777 tmp
+      '';
     config =
-      imagePlan.config
+      imagePlan.config settings
       // {
-        Entrypoint = ["${service}/bin/${package.meta.mainProgram}"];
+        Entrypoint =
+          if settings.entrypoint == null
+          then ["${service}/bin/${package.meta.mainProgram}"]
+          else settings.entrypoint;
         Env = env;
         Labels = {
           "org.opencontainers.image.title" = package.pname;

@@ -1,5 +1,6 @@
 # One system's packages, checks, dev shells and apps: the plan from nix/lib mapped onto the files
-# of this directory. Called by flake.nix (and by overlays.default with the caller's nixpkgs).
+# of this directory, for the workspace nix/flake-lib.nix describes. Called by mkFlake (and by its
+# overlays.default with the caller's nixpkgs).
 {
   # nixpkgs' lib, separate from pkgs so that listing outputs never instantiates nixpkgs
   lib,
@@ -11,37 +12,77 @@
   plan,
   system,
   advisory-db,
-  # naersk's source, for the comparison build beside crane
-  naersk,
-  # lock files of test workspaces inside the source whose crates the tests need offline
-  testCargoLocks ? [],
-  # the workspace package of the deps-layer tool (its app and the deps-layer-check check)
-  toolPackage,
+  # what nix/flake-lib.nix read from the workspace: root, layerDir, version, toolchainChoice,
+  # toolchain, extraSourceFiles, denyConfig, extraCargoLocks, toolPackage
+  workspace,
+  # the deps-layer flake's own build of the tool, for a workspace that is not deps-layer's
+  libraryTool,
+  # { system, pkgs, craneLib, toolchain, src, root, plan } -> more legacyPackages
+  extraLegacyPackages,
 }: let
   nixLib = import ./lib;
+  inherit (workspace) root layerDir version;
 
-  craneLib = (crane.mkLib pkgs).overrideToolchain (p: p.callPackage ./toolchain.nix {});
-  toolchain = pkgs.callPackage ./toolchain.nix {};
+  toolchainOf =
+    if workspace.toolchain != null
+    then workspace.toolchain
+    else
+      p:
+        p.callPackage ./toolchain.nix {
+          inherit root;
+          choice = workspace.toolchainChoice;
+        };
+  craneLib = (crane.mkLib pkgs).overrideToolchain toolchainOf;
+  toolchain = toolchainOf pkgs;
 
   # The real builds' sources: the workspace lock's (every package cargo resolves), plus the test
   # workspaces'. Each layer vendors its own lock instead (nix/deps.nix).
   workspaceVendorSet = pkgs.callPackage ./vendor.nix {
     inherit craneLib;
-    cargoLocks = [../Cargo.lock] ++ testCargoLocks;
+    cargoLocks = [(root + "/Cargo.lock")] ++ workspace.extraCargoLocks;
   };
-  src = pkgs.callPackage ./source.nix {
-    inherit craneLib;
+  sourceArgs = {
+    inherit craneLib root layerDir;
     extraExtensions = nixLib.sourceExtensions;
+    extraFiles = workspace.extraSourceFiles;
   };
-  srcWithNix = pkgs.callPackage ./source.nix {
-    inherit craneLib;
-    extraExtensions = nixLib.sourceExtensions;
-    extraFiles = [./deps ./deny.toml];
+  src = pkgs.callPackage ./source.nix sourceArgs;
+  # The checks that read the layer and the deny configuration.
+  srcWithNix = pkgs.callPackage ./source.nix (sourceArgs
+    // {
+      keepLayer = true;
+      extraFiles = workspace.extraSourceFiles ++ lib.optional (workspace.denyConfig != null) workspace.denyConfig;
+    });
+  relativeToRoot = path: lib.removePrefix "./" (lib.path.removePrefix root path);
+
+  names = plan.namesOn system;
+  variantOf = name: plan.variants.${name};
+
+  # Runtime libraries and build inputs come from nixpkgs configured for the variant (CUDA
+  # licences, GPU targets).
+  variantPkgs = name: let
+    cfg = (variantOf name).nixpkgsConfig;
+  in
+    if name == null || cfg == null
+    then pkgs
+    else pkgsWithConfig cfg;
+
+  # Build settings (nix/lib: attribute paths, env) resolved in a nixpkgs, added to crane arguments.
+  resolveBuild = from: build: {
+    buildInputs = map (path: lib.getAttrFromPath path from) build.buildInputs;
+    nativeBuildInputs = map (path: lib.getAttrFromPath path from) build.nativeBuildInputs;
+    inherit (build) env;
   };
+  withBuild = args: resolved:
+    args
+    // lib.optionalAttrs (resolved.buildInputs != []) {buildInputs = (args.buildInputs or []) ++ resolved.buildInputs;}
+    // lib.optionalAttrs (resolved.nativeBuildInputs != []) {nativeBuildInputs = (args.nativeBuildInputs or []) ++ resolved.nativeBuildInputs;}
+    // {env = args.env // resolved.env;};
 
   # Shared by every cargo derivation of every variant: the same environment, sources at the
-  # same path (a layer replaces cargoVendorSet with its own lock's).
-  commonArgs = {
+  # same path (a layer replaces cargoVendorSet with its own lock's), and the defaults' build
+  # settings; the common layer gets exactly these.
+  commonArgs = withBuild {
     # crane's own vendoring puts every vendor set at its store path; nix/vendor-at-fixed-path.sh
     # puts each at one path instead.
     cargoVendorDir = null;
@@ -53,29 +94,32 @@
     env.NIX_OUTPATH_USED_AS_RANDOM_SEED = "depslayer0";
     # The plan's profile, for the layers and every build on them alike.
     CARGO_PROFILE = plan.profile;
-  };
-  version = (builtins.fromTOML (builtins.readFile ../Cargo.toml)).workspace.package.version or "0.0.0";
+  } (resolveBuild pkgs plan.defaultBuild);
 
-  names = plan.namesOn system;
-  variantOf = name: plan.variants.${name};
+  # One set per variant, shared by its layer, package and checks: commonArgs and the variant's
+  # own build settings, from its nixpkgs.
+  variantBuild = name: resolveBuild (variantPkgs name) (variantOf name).build;
+  argsOf = name: withBuild commonArgs (variantBuild name);
 
   # The variant's own arguments on top: package name and cargo flags.
   variantArgs = name: let
     v = variantOf name;
   in
-    commonArgs
+    argsOf name
     // {
       inherit (v) pname cargoExtraArgs;
       inherit version;
     };
 
   # Every layer the variants of this system build on, by the plan's layer name; each stacks on
-  # the one its `stacksOn` names.
+  # the one its `stacksOn` names, with the build settings of the variants on it.
   planLayers = lib.genAttrs (plan.layersOn system) (name: let
     layer = plan.layers.${name};
+    owner = plan.layerBuild name;
   in
     pkgs.callPackage ./deps.nix {
-      inherit craneLib commonArgs layer;
+      inherit craneLib layer;
+      commonArgs = withBuild commonArgs (resolveBuild (variantPkgs owner.variant) owner.build);
       base =
         if layer.stacksOn == null
         then null
@@ -96,18 +140,15 @@
   defaultName = plan.defaultVariant system;
   defaultPackage = packages.${defaultName};
 
-  tool = pkgs.callPackage ./tools.nix {
-    inherit craneLib commonArgs src version;
-    package = toolPackage;
-  };
+  tool =
+    if workspace.toolPackage == null
+    then libraryTool
+    else
+      pkgs.callPackage ./tools.nix {
+        inherit craneLib commonArgs src version;
+        package = workspace.toolPackage;
+      };
 
-  # Runtime libraries come from nixpkgs configured for the variant (CUDA licences, GPU targets).
-  variantPkgs = name: let
-    cfg = (variantOf name).nixpkgsConfig;
-  in
-    if cfg == null
-    then pkgs
-    else pkgsWithConfig cfg;
   # A runtime library from the variant's nixpkgs: the package, or only the files of its lib/
   # that the variant names (nix/runtime-subset.nix).
   runtimeLibrariesOf = name:
@@ -136,8 +177,15 @@
 
   checkSet = pkgs.callPackage ./checks.nix {
     inherit craneLib commonArgs src srcWithNix advisory-db tool;
-    workspaceArgs = commonArgs // {inherit version;};
+    # The workspace-wide checks build on the default variant's layer, with its settings.
+    workspaceArgs = argsOf defaultName // {inherit version;};
     defaultLayer = layers.${defaultName};
+    denyConfig =
+      if workspace.denyConfig == null
+      then null
+      else relativeToRoot workspace.denyConfig;
+    # `deps-layer check` looks in nix/deps unless told otherwise.
+    layerDirArgs = lib.optionals (layerDir != root + "/nix/deps") ["--out" (relativeToRoot layerDir)];
   };
   variantChecks = name:
     checkSet.forVariant {
@@ -158,9 +206,12 @@
       }) {}
     names;
 
+  # A shell has what the variant's builds have: the defaults' and its own build settings.
+  shellBuild = name: withBuild (withBuild {env = {};} (resolveBuild pkgs plan.defaultBuild)) (variantBuild name);
   shellOf = name:
     pkgs.callPackage ./shells.nix {
       inherit craneLib tool;
+      build = shellBuild name;
       variant = variantOf name;
       inherit system;
       inherit (nixLib.image) hostDriver;
@@ -188,21 +239,22 @@ in {
       default = pkgs.callPackage ./shells.nix {
         inherit craneLib tool system;
         inherit (nixLib.image) hostDriver;
+        build = shellBuild defaultName;
         # The default variant's checks and the global lints: their tools land in the shell.
         checks = lib.filterAttrs (name: _: !(lib.hasPrefix "package-" name) && (lib.hasSuffix "-${defaultName}" name || !(lib.hasInfix "-" name))) checks;
       };
     }
-    // lib.mapAttrs' (name: _: lib.nameValuePair (variantOf name).outputs.shell (shellOf name)) packages;
+    # A sole variant named like the default shell (no variants table) has it as its shell.
+    // lib.mapAttrs' (name: _: lib.nameValuePair (variantOf name).outputs.shell (shellOf name))
+    (lib.filterAttrs (name: _: (variantOf name).outputs.shell != "default") packages);
 
-  legacyPackages.tool = tool;
-  legacyPackages.comparison = pkgs.callPackage ./comparison.nix {
-    inherit craneLib naersk toolchain src;
-    inherit (variantOf defaultName) cargoArgs;
-  };
+  legacyPackages =
+    extraLegacyPackages {inherit system pkgs craneLib toolchain src root plan;}
+    // {inherit tool;};
 
   apps.deps-layer = {
     type = "app";
     program = lib.getExe' depsLayerApp "deps-layer";
-    meta.description = "Generate, check or verify the dependency layer in nix/deps";
+    meta.description = "Generate, check or verify the dependency layer in ${relativeToRoot layerDir}";
   };
 }

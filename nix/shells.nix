@@ -10,8 +10,10 @@
   lib,
   craneLib,
   cargo-nextest,
-  # the deps-layer tool (nix/tools.nix)
+  # the deps-layer tool (nix/tools.nix, or the deps-layer flake's build)
   tool,
+  # the variant's build settings (buildInputs, nativeBuildInputs, env), as its builds get them
+  build ? {env = {};},
   system,
   # nix/lib/host-driver.nix
   hostDriver,
@@ -52,6 +54,7 @@
 in
   craneLib.devShell ({
       inherit checks;
-      packages = [cargo-nextest tool];
+      packages = [cargo-nextest tool] ++ build.buildInputs or [] ++ build.nativeBuildInputs or [];
     }
+    // build.env
     // gpuEnv)

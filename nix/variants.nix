@@ -13,6 +13,8 @@
 #   unfree            which unfree licence family the variant may use ("cuda") or null
 #   systems           the systems nixpkgs supports this variant on
 #   imageUser         the image's user name (default: the plan's mainProgram)
+# The other settings (buildInputs, nativeBuildInputs, env, image) and the defaults every variant
+# shares (flake.nix: the image's command, port and volume): nix/README.md, "Using it in your workspace".
 {
   cpu = {
     systems = ["x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin"];

@@ -1,7 +1,7 @@
-# What goes into a variant's OCI image config, as data: user, port, volume, environment. Store
-# paths come in as arguments, so this stays pure and testable.
+# What goes into a variant's OCI image config, as data: user, ports, volumes, command,
+# environment. Store paths come in as arguments, so this stays pure and testable.
 let
-  inherit (builtins) any concatStringsSep filter substring stringLength;
+  inherit (builtins) any concatStringsSep filter head isInt isString listToAttrs match substring stringLength;
 
   hostDriver = import ./host-driver.nix;
 
@@ -10,9 +10,43 @@ let
   isUnder = parent: dir: substring 0 (stringLength parent + 1) dir == "${parent}/";
   # The host's Vulkan driver dirs the loader does not search on its own in a container.
   vulkanDriverDirsToAdd = filter (d: !(any (p: isUnder p d) hostDriver.loaderFallbackDataDirs)) hostDriver.vulkanDriverDirs;
+
+  portName = p:
+    if isInt p
+    then "${toString p}/tcp"
+    else p;
 in rec {
-  port = 8080;
-  dataDir = "/data";
+  # A port as the image knob writes it: a number (TCP) or "N/tcp", "N/udp".
+  isPort = p:
+    (isInt p && p > 0 && p < 65536)
+    || (isString p && match "[1-9][0-9]{0,4}/(tcp|udp)" p != null);
+  # A volume: an absolute path, not the root itself.
+  isVolume = v: isString v && match "/[^/].*" v != null && match ".*/\\.\\.?(/.*)?" v == null;
+
+  # The image knob (checked by nix/lib) -> every setting, absent ones as the generic defaults:
+  #   entrypoint  null: the variant's program, from the store
+  #   cmd         the arguments after it, null for none
+  #   ports       exposed ports
+  #   volumes     directories owned by the user; the first is its home and the working directory
+  #   user        the user's name (resolved by nix/lib: the program's name unless set)
+  settings = {
+    entrypoint ? null,
+    cmd ? null,
+    ports ? [],
+    volumes ? [],
+    user,
+  }: {
+    inherit entrypoint cmd user;
+    ports =
+      if ports == null
+      then []
+      else ports;
+    volumes =
+      if volumes == null
+      then []
+      else volumes;
+  };
+
   uid = 1000;
   gid = 1000;
   # Images are reproducible: a fixed creation date, not the build time.
@@ -77,23 +111,51 @@ in rec {
       else []
     );
 
-  # The OCI config besides Env and Entrypoint.
-  config = {
-    User = "${toString uid}:${toString gid}";
-    ExposedPorts = {"${toString port}/tcp" = {};};
-    Volumes = {${dataDir} = {};};
-    WorkingDir = dataDir;
-    Cmd = ["serve" "--listen" "0.0.0.0:${toString port}" "--data-dir" dataDir];
-  };
+  # The service user's home, which is also the working directory: the first volume, else /.
+  home = settings:
+    if settings.volumes == []
+    then "/"
+    else head settings.volumes;
 
-  # /etc/passwd and /etc/group lines for the service user (and root, which tools expect). The
-  # user's name comes from the variant (nix/lib: its imageUser knob, else the program it runs).
-  passwd = user: ''
+  # The OCI config besides Env, Entrypoint and Labels, from settings as `settings` returns them.
+  config = settings:
+    {User = "${toString uid}:${toString gid}";}
+    // (
+      if settings.ports != []
+      then {
+        ExposedPorts = listToAttrs (map (p: {
+            name = portName p;
+            value = {};
+          })
+          settings.ports);
+      }
+      else {}
+    )
+    // (
+      if settings.volumes != []
+      then {
+        Volumes = listToAttrs (map (v: {
+            name = v;
+            value = {};
+          })
+          settings.volumes);
+        WorkingDir = home settings;
+      }
+      else {}
+    )
+    // (
+      if settings.cmd != null
+      then {Cmd = settings.cmd;}
+      else {}
+    );
+
+  # /etc/passwd and /etc/group lines for the service user (and root, which tools expect).
+  passwd = settings: ''
     root:x:0:0:root:/root:/noshell
-    ${user}:x:${toString uid}:${toString gid}:${user}:${dataDir}:/noshell
+    ${settings.user}:x:${toString uid}:${toString gid}:${settings.user}:${home settings}:/noshell
   '';
-  group = user: ''
+  group = settings: ''
     root:x:0:
-    ${user}:x:${toString gid}:
+    ${settings.user}:x:${toString gid}:
   '';
 }

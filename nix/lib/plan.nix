@@ -108,7 +108,16 @@ in {
       layers = mapAttrs (readLayer layerDir planData.layers) planData.layers;
       variants = mapAttrs (readVariant layers) planData.variants;
       packageNames = map (n: variants.${n}.outputs.package) (attrNames variants);
-      reserved = ["default"] ++ map (n: layers.${n}.output) (attrNames layers);
+      # A sole variant may be the default package itself (a workspace without a variants table
+      # gets one, named `default`); beside others, `default` is the flake's choice among them.
+      sole = builtins.length packageNames == 1;
+      reserved =
+        (
+          if sole
+          then []
+          else ["default"]
+        )
+        ++ map (n: layers.${n}.output) (attrNames layers);
       clash = builtins.filter (p: elem p reserved) packageNames;
     in
       if clash != []

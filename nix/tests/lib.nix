@@ -2,9 +2,10 @@
 # passing tests, or aborts naming every failing one with what it got and what it expected.
 let
   lib = import ../lib;
-  inherit (lib) image licences;
+  inherit (lib) image licences workspace;
   inherit (builtins) attrNames concatStringsSep filter length map toJSON tryEval;
 
+  settingsOf = image.settings;
   throws = value: !(tryEval (builtins.deepSeq value value)).success;
 
   # A plan as deps-layer writes it (schema in nix/README.md), built small: the layer `name`
@@ -78,6 +79,14 @@ let
       layerDir = /fixture/deps;
       nixVariants = nixVariants // extraNix;
       inherit planData;
+    };
+  # The plan with the defaults knob as well.
+  planWithDefaults = defaults: extraNix:
+    lib.plan {
+      layerDir = /fixture/deps;
+      nixVariants = nixVariants // extraNix;
+      inherit defaults;
+      planData = fixtureJSON;
     };
   plan = planOf fixtureJSON {};
   v = plan.variants;
@@ -260,8 +269,14 @@ let
     }
     {
       name = "the image user is the program the image runs unless the variant names one";
-      actual = [v.cpu.imageUser (planOf fixtureJSON {cpu.imageUser = "svc";}).variants.cpu.imageUser];
-      expected = ["server" "svc"];
+      actual = [
+        v.cpu.image.user
+        (planOf fixtureJSON {cpu.imageUser = "svc";}).variants.cpu.image.user
+        (planOf fixtureJSON {cpu.image.user = "svc2";}).variants.cpu.image.user
+        (planWithDefaults {image.user = "all";} {}).variants.cuda.image.user
+        (planWithDefaults {image.user = "all";} {cuda.image.user = "own";}).variants.cuda.image.user
+      ];
+      expected = ["server" "svc" "svc2" "all" "own"];
     }
 
     # ---- a feature-less variant is cpu at build time
@@ -454,6 +469,252 @@ let
       expected = false;
     }
 
+    # ---- build settings per variant
+    {
+      name = "a variant's build settings are its own; the defaults' are kept apart for every derivation";
+      actual = let
+        p =
+          planWithDefaults {
+            buildInputs = [["openssl"]];
+            env.SHARED = "1";
+          } {
+            cuda = {
+              nativeBuildInputs = [["cudaPackages" "cuda_nvcc"]];
+              env.CUDA_PATH = "/x";
+            };
+          };
+      in {
+        inherit (p) defaultBuild;
+        cuda = p.variants.cuda.build;
+        cpu = p.variants.cpu.build;
+        cudaLayer = p.layerBuild "cuda";
+        commonLayer = p.layerBuild "common";
+      };
+      expected = let
+        none = {
+          buildInputs = [];
+          nativeBuildInputs = [];
+          env = {};
+        };
+        cuda = {
+          buildInputs = [];
+          nativeBuildInputs = [["cudaPackages" "cuda_nvcc"]];
+          env.CUDA_PATH = "/x";
+        };
+      in {
+        defaultBuild = {
+          buildInputs = [["openssl"]];
+          nativeBuildInputs = [];
+          env.SHARED = "1";
+        };
+        inherit cuda;
+        cpu = none;
+        cudaLayer = {
+          variant = "cuda";
+          build = cuda;
+        };
+        commonLayer = {
+          variant = "cpu";
+          build = none;
+        };
+      };
+    }
+    {
+      name = "build settings on a variant of the shared common layer are refused (they belong in defaults)";
+      actual = map (extra: throws (planOf fixtureJSON extra).variants) [
+        {cpu.buildInputs = [["openssl"]];}
+        {plain.env.X = "1";}
+        {cuda.buildInputs = [["openssl"]];}
+      ];
+      expected = [true true false];
+    }
+    {
+      name = "variants sharing a layer must agree on its build settings";
+      actual = let
+        shared =
+          fixture
+          // withVariant "cuda2" (fixture.variants.cuda
+            // {
+              outputs =
+                fixture.variants.cuda.outputs
+                // {
+                  package = "cuda2";
+                  image = "image-cuda2";
+                  shell = "cuda2";
+                };
+            });
+        p = extra: planOf (builtins.fromJSON (toJSON shared)) extra;
+      in [
+        (throws ((p {cuda2.env.X = "1";}).layerBuild "cuda"))
+        ((p {
+            cuda.env.X = "1";
+            cuda2.env.X = "1";
+          })
+          .layerBuild
+          "cuda")
+        .build
+        .env
+      ];
+      expected = [true {X = "1";}];
+    }
+    {
+      name = "build settings of the wrong shape are refused, in variants and defaults";
+      actual =
+        map (extra: throws (planOf fixtureJSON extra).variants) [
+          {cuda.buildInputs = ["openssl"];}
+          {cuda.nativeBuildInputs = [[]];}
+          {cuda.env = {X = 1;};}
+          {cuda.env = "X=1";}
+        ]
+        ++ [
+          (throws (planWithDefaults {buildInput = [];} {}).variants)
+          (throws (planWithDefaults {env.X = true;} {}).variants)
+        ];
+      expected = [true true true true true true];
+    }
+    {
+      name = "a workspace that configures nothing gets one Linux variant with generic settings";
+      actual = let
+        p = lib.plan {
+          layerDir = /fixture/deps;
+          nixVariants = {};
+          planData = builtins.fromJSON (toJSON (fixture
+            // {
+              layers = {inherit (fixture.layers) common;};
+              # what `deps-layer generate` writes for a workspace without a variants table
+              variants.default = variantOf "default" [];
+            }));
+        };
+      in {
+        inherit (p) systems;
+        names = p.namesOn "x86_64-linux";
+        default = p.defaultVariant "x86_64-linux";
+        inherit (p.variants.default) accelerator nixpkgsConfig runtimeLibraries driverRunpath build;
+        user = p.variants.default.image.user;
+        inherit (p.outputs "x86_64-linux") packages devShells;
+      };
+      expected = {
+        systems = ["x86_64-linux" "aarch64-linux"];
+        names = ["default"];
+        default = "default";
+        accelerator = null;
+        nixpkgsConfig = null;
+        runtimeLibraries = [];
+        driverRunpath = false;
+        build = {
+          buildInputs = [];
+          nativeBuildInputs = [];
+          env = {};
+        };
+        user = "server";
+        packages = ["default" "deps-common" "deps-default" "image-default"];
+        devShells = ["default"];
+      };
+    }
+    {
+      name = "a package output named default is refused beside other variants";
+      actual = refuses (withVariant "default" (variantOf "default" []));
+      expected = true;
+    }
+    {
+      name = "a layer folder without plan.json is refused with the command to run";
+      actual =
+        throws
+        (lib.plan {
+          layerDir = /nonexistent/deps;
+          nixVariants = {};
+        })
+        .variants;
+      expected = true;
+    }
+
+    # ---- the workspace root: version and toolchain
+    {
+      name = "the version is the workspace's, else the root package's, else 0.0.0";
+      actual = map workspace.version [
+        {
+          workspace.package.version = "1.2.3";
+          package.version = "9.9.9";
+        }
+        {package.version = "0.4.0";}
+        {package.version.workspace = true;}
+        {workspace.members = ["a"];}
+      ];
+      expected = ["1.2.3" "0.4.0" "0.0.0" "0.0.0"];
+    }
+    {
+      name = "the toolchain comes from rust-toolchain.toml, then rust-toolchain, then rust-version, then latest";
+      actual = map workspace.toolchain [
+        {
+          files = ["rust-toolchain.toml" "rust-toolchain"];
+          manifest.workspace.package.rust-version = "1.80";
+        }
+        {
+          files = ["rust-toolchain"];
+          manifest.workspace.package.rust-version = "1.80";
+        }
+        {
+          files = [];
+          manifest.workspace.package.rust-version = "1.80";
+        }
+        {
+          files = [];
+          manifest.package.rust-version = "1.79.1";
+        }
+        {
+          files = [];
+          manifest.package = {
+            name = "x";
+            rust-version.workspace = true;
+          };
+        }
+        {
+          files = [];
+          manifest = {};
+        }
+      ];
+      expected = [
+        {
+          source = "file";
+          file = "rust-toolchain.toml";
+        }
+        {
+          source = "file";
+          file = "rust-toolchain";
+        }
+        {
+          source = "release";
+          release = "1.80.0";
+        }
+        {
+          source = "release";
+          release = "1.79.1";
+        }
+        {source = "latest";}
+        {source = "latest";}
+      ];
+    }
+    {
+      name = "a rust-version that is no release number is refused";
+      actual = map (rv:
+        throws (workspace.toolchain {
+          files = [];
+          manifest.package.rust-version = rv;
+        })) ["1" "stable" "1.80.0-beta" "1.80"];
+      expected = [true true true false];
+    }
+    {
+      name = "this repository's toolchain is its rust-toolchain.toml";
+      actual = workspace.toolchain {
+        files = builtins.filter (f: builtins.pathExists (../.. + "/${f}")) workspace.toolchainFiles;
+        manifest = builtins.fromTOML (builtins.readFile ../../Cargo.toml);
+      };
+      expected = {
+        source = "file";
+        file = "rust-toolchain.toml";
+      };
+    }
+
     # ---- sources
     {
       name = "the real build keeps the shader the Vulkan backend includes, not docs";
@@ -463,13 +724,97 @@ let
 
     # ---- image
     {
-      name = "the image runs as a non-root user with /data and port 8080";
-      actual = {inherit (image.config) User ExposedPorts Volumes Cmd;};
+      name = "with no image settings the image runs the program as its own user, nothing exposed";
+      actual = {
+        inherit (v.cpu) image;
+        config = image.config v.cpu.image;
+        home = image.home v.cpu.image;
+      };
       expected = {
-        User = "1000:1000";
-        ExposedPorts = {"8080/tcp" = {};};
-        Volumes = {"/data" = {};};
-        Cmd = ["serve" "--listen" "0.0.0.0:8080" "--data-dir" "/data"];
+        image = {
+          entrypoint = null;
+          cmd = null;
+          ports = [];
+          volumes = [];
+          user = "server";
+        };
+        config.User = "1000:1000";
+        home = "/";
+      };
+    }
+    {
+      name = "the defaults' image settings reach every variant, a variant's own win field by field";
+      actual = let
+        p = planWithDefaults {
+          image = {
+            cmd = ["serve" "--listen" "0.0.0.0:8080" "--data-dir" "/data"];
+            ports = [8080];
+            volumes = ["/data"];
+          };
+        } {cuda.image = {ports = [9000 "9001/udp"];};};
+      in {
+        cpu = image.config p.variants.cpu.image;
+        cudaPorts = (image.config p.variants.cuda.image).ExposedPorts;
+        cudaCmd = p.variants.cuda.image.cmd;
+      };
+      expected = {
+        cpu = {
+          User = "1000:1000";
+          ExposedPorts = {"8080/tcp" = {};};
+          Volumes = {"/data" = {};};
+          WorkingDir = "/data";
+          Cmd = ["serve" "--listen" "0.0.0.0:8080" "--data-dir" "/data"];
+        };
+        cudaPorts = {
+          "9000/tcp" = {};
+          "9001/udp" = {};
+        };
+        cudaCmd = ["serve" "--listen" "0.0.0.0:8080" "--data-dir" "/data"];
+      };
+    }
+    {
+      name = "an own entrypoint replaces the program's store path";
+      actual = (planOf fixtureJSON {cpu.image.entrypoint = ["/bin/server" "--quiet"];}).variants.cpu.image.entrypoint;
+      expected = ["/bin/server" "--quiet"];
+    }
+    {
+      name = "image settings of an unknown name or the wrong type are refused";
+      actual = map (extra: throws (planOf fixtureJSON extra).variants) [
+        {cpu.image.port = 8080;}
+        {cpu.image.ports = [0];}
+        {cpu.image.ports = ["8080"];}
+        {cpu.image.ports = ["8080/sctp"];}
+        {cpu.image.volumes = ["data"];}
+        {cpu.image.volumes = ["/"];}
+        {cpu.image.volumes = ["/data/../etc"];}
+        {cpu.image.cmd = "serve";}
+        {cpu.image.entrypoint = [1];}
+        {cpu.image.user = "Root User";}
+        {cpu.image = "x";}
+      ];
+      expected = [true true true true true true true true true true true];
+    }
+    {
+      name = "the image knob accepts what its documentation says";
+      actual =
+        (planOf fixtureJSON {
+          cpu.image = {
+            ports = [1 65535 "53/udp"];
+            volumes = ["/data" "/var/cache/x"];
+            cmd = [];
+            user = "svc_1";
+            entrypoint = null;
+          };
+        })
+        .variants
+        .cpu
+        .image;
+      expected = {
+        entrypoint = null;
+        cmd = [];
+        ports = [1 65535 "53/udp"];
+        volumes = ["/data" "/var/cache/x"];
+        user = "svc_1";
       };
     }
     {
@@ -567,12 +912,19 @@ let
     {
       name = "the service user is in /etc/passwd and /etc/group";
       actual = {
-        passwd = builtins.match ".*\nsvc:x:1000:1000:[^\n]*:/data:[^\n]*\n" (image.passwd "svc") != null;
-        group = builtins.match ".*\nsvc:x:1000:\n" (image.group "svc") != null;
+        passwd =
+          builtins.match ".*\nsvc:x:1000:1000:[^\n]*:/data:[^\n]*\n" (image.passwd (settingsOf {
+            user = "svc";
+            volumes = ["/data" "/cache"];
+          }))
+          != null;
+        group = builtins.match ".*\nsvc:x:1000:\n" (image.group (settingsOf {user = "svc";})) != null;
+        homeless = builtins.match ".*\nsvc:x:1000:1000:svc:/:/noshell\n" (image.passwd (settingsOf {user = "svc";})) != null;
       };
       expected = {
         passwd = true;
         group = true;
+        homeless = true;
       };
     }
     {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Nix part of scripts/test.sh: parse every .nix file, check formatting (alejandra) and dead
-# code (deadnix), run the nix/lib unit tests, the CI's CUDA store-path filter test, and the flake evaluation tests (nix/tests/eval.sh)
+# code (deadnix), run the nix/lib unit tests, the CI's CUDA store-path filter test, and the flake evaluation tests (nix/tests/eval.sh, nix/tests/mkflake.sh)
 # where the nix-eval harness and its snapshots are set up.
 # Needs nix-instantiate (any Nix >= 2.8), alejandra and deadnix on PATH (scripts/setup.sh installs them).
 # Nothing is written to /nix: evaluation uses a dummy store and temporary state directories.
@@ -45,6 +45,8 @@ fi
 standin=${NIX_EVAL_HOME:-${TMPDIR:-/tmp}/nix-eval}/inputs/nixpkgs-standin/flake.nix
 if [[ -n "$harness" && -f "$standin" ]]; then
   NIX_EVAL_SH="$harness" nix/tests/eval.sh
+  echo "== nix: lib.mkFlake on other workspaces"
+  NIX_EVAL_SH="$harness" nix/tests/mkflake.sh
 else
   echo "skipped: no nix-eval harness with snapshots (../shared/nix-eval after its setup.sh);" \
     "users' CI runs nix/tests/eval.sh against real nixpkgs"

@@ -1,0 +1,123 @@
+# The flake library: `lib.mkFlake` turns any Cargo workspace whose layer `deps-layer generate`
+# wrote (plan.json in layerDir) into flake outputs. Arguments: nix/README.md, "Using it in your
+# workspace". Everything about the workspace comes from `root` and `layerDir`; nothing here
+# reads a file of the flake that defines the library.
+{
+  # the library flake's own inputs (its `self` included): what a caller's inputs lack
+  libraryInputs,
+}: let
+  nixLib = import ./lib;
+
+  mkFlake = {
+    inputs,
+    root,
+    layerDir ? root + "/nix/deps",
+    variants ? {},
+    # settings for every variant, under each variant's own
+    defaults ? {},
+    extraSourceFiles ? [],
+    # pkgs -> toolchain; null: the root's toolchain file, else its rust-version, else stable
+    toolchain ? null,
+    # the workspace member that is the deps-layer tool itself (deps-layer's own repository);
+    # null: the library flake's build of it
+    toolPackage ? null,
+    # cargo-deny's configuration; null: deny.toml at the root if present, else none (the deny
+    # check then runs `bans sources` only: its licence check needs an allow list)
+    denyConfig ? null,
+    # lock files of workspaces inside the source whose crates the tests need offline
+    extraCargoLocks ? [],
+    # { system, pkgs, craneLib, toolchain, src, root, plan } -> more legacyPackages
+    extraLegacyPackages ? _: {},
+  }: let
+    nixpkgs = inputs.nixpkgs or (throw "mkFlake: inputs.nixpkgs is required (pass the flake's inputs: `inherit inputs;`)");
+    inherit (nixpkgs) lib;
+    inputOr = name: inputs.${name} or libraryInputs.${name};
+    crane = inputOr "crane";
+    rust-overlay = inputOr "rust-overlay";
+    flake-utils = inputOr "flake-utils";
+    advisory-db = inputOr "advisory-db";
+
+    rootPath =
+      if builtins.isPath root
+      then root
+      else throw "mkFlake: root must be a path (root = ./.;), not ${builtins.typeOf root}";
+    under = what: path:
+      if builtins.isPath path && lib.path.hasPrefix rootPath path
+      then path
+      else throw "mkFlake: ${what} must be a path inside root (${toString rootPath}): ${toString path}";
+
+    manifestFile = rootPath + "/Cargo.toml";
+    manifest =
+      if builtins.pathExists manifestFile
+      then builtins.fromTOML (builtins.readFile manifestFile)
+      else throw "mkFlake: no Cargo.toml at root (${toString rootPath})";
+
+    workspace = {
+      root = rootPath;
+      layerDir = under "layerDir" layerDir;
+      version = nixLib.workspace.version manifest;
+      toolchainChoice = nixLib.workspace.toolchain {
+        files = builtins.filter (f: builtins.pathExists (rootPath + "/${f}")) nixLib.workspace.toolchainFiles;
+        inherit manifest;
+      };
+      toolchain =
+        if toolchain == null || builtins.isFunction toolchain
+        then toolchain
+        else throw "mkFlake: toolchain must be a function pkgs -> toolchain, or null";
+      extraSourceFiles = map (under "extraSourceFiles") extraSourceFiles;
+      denyConfig =
+        if denyConfig != null
+        then under "denyConfig" denyConfig
+        else if builtins.pathExists (rootPath + "/deny.toml")
+        then rootPath + "/deny.toml"
+        else null;
+      inherit extraCargoLocks toolPackage;
+    };
+
+    plan = nixLib.plan {
+      inherit (workspace) layerDir;
+      nixVariants = variants;
+      inherit defaults;
+    };
+
+    # The overlay's attribute: the default variant's package name from the plan.
+    overlayName = plan.variants.${plan.defaultVariant (builtins.head plan.systems)}.pname;
+
+    outputsFor = system: pkgs: pkgsWithConfig:
+      import ./outputs.nix {
+        inherit lib system pkgs pkgsWithConfig crane plan advisory-db workspace extraLegacyPackages;
+        libraryTool = libraryInputs.self.legacyPackages.${system}.tool or (throw "mkFlake: the deps-layer flake has no tool for ${system}");
+      };
+  in
+    flake-utils.lib.eachSystem plan.systems (system: let
+      importNixpkgs = config:
+        import nixpkgs {
+          inherit system config;
+          overlays = [rust-overlay.overlays.default];
+        };
+      pkgs = importNixpkgs {};
+      out = outputsFor system pkgs importNixpkgs;
+    in {
+      inherit (out) packages checks devShells apps legacyPackages;
+      formatter = pkgs.alejandra;
+    })
+    // {
+      # The packages (not the images) for a nixpkgs of your own: its config and overlays apply.
+      overlays.default = lib.composeManyExtensions [
+        rust-overlay.overlays.default
+        (final: _prev: let
+          out = outputsFor final.stdenv.hostPlatform.system final (config:
+            import final.path {
+              inherit (final.stdenv.hostPlatform) system;
+              config = final.config // config;
+              overlays = [rust-overlay.overlays.default];
+            });
+        in {
+          ${overlayName} = out.packages.default;
+          "${overlayName}-variants" = removeAttrs out.packages ["default"];
+        })
+      ];
+    };
+in {
+  inherit mkFlake;
+}

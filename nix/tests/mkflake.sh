@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# lib.mkFlake on workspaces other than this one: a fresh one-crate workspace calls this checkout's
+# flake as its `deps-layer` input, and the evaluated derivations must carry what the arguments
+# say. Builds nothing.
+#
+#   nix/tests/mkflake.sh                                        # plain `nix` (real nixpkgs, network)
+#   NIX_EVAL_SH=../shared/nix-eval/eval.sh nix/tests/mkflake.sh # through the offline nix-eval harness
+#
+# (1) nothing configured, no variants table: one `default` variant, the toolchain of the
+#     workspace's rust-version, a generic image, cargo-deny without a licence list;
+# (2) every argument: a layer folder of its own, defaults and per-variant build and image
+#     settings, extra source files, a rust-toolchain file;
+# (3) build settings on a variant of the shared common layer are refused with the fix.
+# Needs cargo and jq; EVAL_DEPS_LAYER=<binary> as in eval.sh; KEEP_EVAL_TMP=1 keeps the copies.
+set -euo pipefail
+
+checkout=$(cd "$(dirname "$0")/../.." && pwd)
+system=${EVAL_SYSTEM:-x86_64-linux}
+work=$(mktemp -d "${TMPDIR:-/tmp}/mkflake.XXXXXX")
+[[ "${KEEP_EVAL_TMP:-0}" == 1 ]] || trap 'rm -rf "$work"' EXIT
+failures=0
+
+for tool in cargo jq; do
+  command -v "$tool" >/dev/null || {
+    echo "mkflake.sh: $tool is required (run inside \`nix develop\`)" >&2
+    exit 2
+  }
+done
+
+say() { printf '%s\n' "$*"; }
+fail() {
+  printf 'FAIL: %s\n' "$*"
+  failures=$((failures + 1))
+}
+expect() { # WHAT ACTUAL EXPECTED
+  if [[ "$2" == "$3" ]]; then
+    say "    ok: $1"
+  else
+    fail "$1: got '$2', expected '$3'"
+  fi
+}
+
+# The library: this checkout's files (tracked and unignored), as the input `deps-layer`.
+library="$work/library"
+mkdir -p "$library"
+(cd "$checkout" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) | tar -xf - -C "$library"
+
+# --- running nix --------------------------------------------------------------------------------
+# Through the harness the library's own inputs need local copies too: the harness's flags for the
+# library, each input renamed deps-layer/<input>.
+extra=(--override-input deps-layer "path:$library")
+if [[ -n "${NIX_EVAL_SH:-}" ]]; then
+  mkdir -p "$work/advisory-db"
+  read -ra flags <<<"$(bash "$NIX_EVAL_SH" "$library" overrides --override-input advisory-db x)"
+  prev=
+  for f in "${flags[@]}"; do
+    if [[ "$prev" == --override-input ]]; then
+      extra+=(--override-input "deps-layer/$f")
+    elif [[ "$f" == path:* ]]; then
+      extra+=("$f")
+    fi
+    prev=$f
+  done
+  extra+=(--override-input deps-layer/advisory-db "path:$work/advisory-db")
+  say "mode: nix-eval harness ($NIX_EVAL_SH)"
+else
+  say "mode: $(nix --version)"
+fi
+nixc() { # DIR NIX-ARGS...
+  local dir=$1
+  shift
+  if [[ -n "${NIX_EVAL_SH:-}" ]]; then
+    bash "$NIX_EVAL_SH" "$dir" "$@" "${extra[@]}" 2> >(grep -v -e 'crane requires at least' -e '^• Removed input' -e 'has an override for a non-existent input' >&2)
+  else
+    (cd "$dir" && nix --extra-experimental-features 'nix-command flakes' "$@" "${extra[@]}")
+  fi
+}
+show() { nixc "$1" derivation show "path:.#$2" | jq 'to_entries[0].value'; } # DIR ATTR -> the derivation
+env_of() { show "$1" "$2" | jq -r --arg k "$3" '.env[$k] // "unset"'; }   # DIR ATTR VAR
+# the store names (hash cut) of a derivation's build inputs matching REGEX, sorted, space-separated
+inputs_of() { # DIR ATTR REGEX
+  show "$1" "$2" | jq -r '[.env.nativeBuildInputs, .env.buildInputs] | map(. // "") | join(" ")' |
+    tr ' ' '\n' | sed -n 's|^/nix/store/[a-z0-9]\{32\}-||p' | grep -E "$3" | sort -u | paste -sd ' ' || true
+}
+# the same without versions and outputs (pkg-config-wrapper-0.29.2 -> pkg-config-wrapper)
+names_of() { inputs_of "$@" | tr ' ' '\n' | sed 's/-[0-9].*//' | sort -u | paste -sd ' '; }
+image_config() { # DIR ATTR -> the image's OCI config
+  nixc "$1" derivation show --recursive "path:.#$2" |
+    jq -r '[.[] | select(.env.name // "" | endswith("-base.json"))][0].env.text' | jq .config
+}
+src_files() { # DIR ATTR -> the files of the derivation's source, relative
+  # shellcheck disable=SC2016 # Nix's ${...}, not the shell's
+  nixc "$1" eval --json "path:.#$2" --apply 'd: let
+    walk = dir: prefix: builtins.concatLists (builtins.attrValues (builtins.mapAttrs (n: t:
+      if t == "directory" then walk "${dir}/${n}" "${prefix}${n}/" else ["${prefix}${n}"]) (builtins.readDir dir)));
+  in walk d.src ""' | jq -r 'join(" ")'
+}
+
+# --- the workspaces ---------------------------------------------------------------------------
+if [[ -n "${EVAL_DEPS_LAYER:-}" ]]; then
+  cp "$EVAL_DEPS_LAYER" "$work/deps-layer"
+else
+  cargo build -q --locked --manifest-path "$checkout/Cargo.toml" -p deps-layer
+  target_dir=$(cargo metadata -q --no-deps --format-version 1 --manifest-path "$checkout/Cargo.toml" | jq -r .target_directory)
+  cp "$target_dir/debug/deps-layer" "$work/deps-layer"
+fi
+workspace() { # DIR: a package `hello` using one external crate
+  mkdir -p "$1/src"
+  cat >"$1/Cargo.toml" <<'EOF'
+[package]
+name = "hello"
+version = "0.3.0"
+edition = "2021"
+rust-version = "1.80"
+
+[features]
+gpu = []
+
+[dependencies]
+itoa = "1"
+EOF
+  echo 'fn main() { println!("{}", itoa::Buffer::new().format(42)); }' >"$1/src/main.rs"
+  cargo generate-lockfile -q --offline --manifest-path "$1/Cargo.toml" 2>/dev/null ||
+    cargo generate-lockfile -q --manifest-path "$1/Cargo.toml"
+}
+flake() { # DIR MKFLAKE-ARGUMENTS
+  cat >"$1/flake.nix" <<EOF
+{
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixpkgs-unstable";
+    deps-layer.url = "github:example/deps-layer";
+  };
+  outputs = inputs:
+    inputs.deps-layer.lib.mkFlake {
+      inherit inputs;
+      root = ./.;
+$2
+    };
+}
+EOF
+}
+
+say "== (1) nothing configured"
+one="$work/one"
+workspace "$one"
+"$work/deps-layer" generate --manifest-path "$one/Cargo.toml" >/dev/null
+flake "$one" ""
+expect "packages" "$(nixc "$one" eval --json "path:.#packages.$system" --apply builtins.attrNames | jq -r 'join(" ")')" \
+  "default deps-common deps-default image-default"
+expect "devShells" "$(nixc "$one" eval --json "path:.#devShells.$system" --apply builtins.attrNames | jq -r 'join(" ")')" "default"
+expect "checks" "$(nixc "$one" eval --json "path:.#checks.$system" --apply builtins.attrNames | jq -r 'join(" ")')" \
+  "audit clippy clippy-default deny deps-layer-check fmt nextest nextest-default package-default"
+expect "the version is the root package's" "$(env_of "$one" "packages.$system.default" version)" "0.3.0"
+expect "the toolchain is rust-version's release, with clippy and rustfmt" \
+  "$(inputs_of "$one" "packages.$system.default" '^rust-')" "rust-default-1.80.0"
+expect "the source is the workspace, without nix/deps" "$(src_files "$one" "packages.$system.default")" \
+  "Cargo.lock Cargo.toml src/main.rs"
+expect "deny runs without a licence list" "$(env_of "$one" "checks.$system.deny" cargoDenyChecks)" "bans sources"
+expect "the layer check looks in nix/deps" \
+  "$(env_of "$one" "checks.$system.deps-layer-check" buildPhase | grep -o 'deps-layer check.*')" "deps-layer check"
+config=$(image_config "$one" "packages.$system.image-default")
+expect "the image runs the program as user 1000, nothing else set" \
+  "$(jq -c '{User, Cmd, ExposedPorts, Volumes, WorkingDir, entry: (.Entrypoint | length), program: (.Entrypoint[0] | sub(".*/"; ""))}' <<<"$config")" \
+  '{"User":"1000:1000","Cmd":null,"ExposedPorts":null,"Volumes":null,"WorkingDir":null,"entry":1,"program":"hello"}'
+
+say "== (2) every argument"
+two="$work/two"
+workspace "$two"
+cat >>"$two/Cargo.toml" <<'EOF'
+
+[workspace]
+
+[workspace.metadata.variants]
+cpu = { features = [] }
+gpu = { features = ["hello/gpu"] }
+EOF
+echo "create table t (x int);" >"$two/schema.sql"
+mkdir -p "$two/assets" "$two/docs"
+echo weights >"$two/assets/model.bin"
+echo notes >"$two/docs/notes.txt"
+"$work/deps-layer" generate --manifest-path "$two/Cargo.toml" --out "$two/build/layer" >/dev/null
+# after generating: rustup would run cargo with it
+printf '[toolchain]\nchannel = "1.79.0"\n' >"$two/rust-toolchain.toml"
+flake "$two" '
+      layerDir = ./build/layer;
+      extraSourceFiles = [./assets/model.bin];
+      defaults = {
+        nativeBuildInputs = [["pkg-config"]];
+        env.SHARED = "yes";
+        image = {
+          ports = [8080];
+          volumes = ["/var/lib/hello"];
+        };
+      };
+      variants.gpu = {
+        buildInputs = [["sqlite"]];
+        env.GPU = "1";
+        image = {
+          cmd = ["--gpu"];
+          ports = [9000 "9001/udp"];
+          user = "gpu";
+        };
+      };'
+for attr in packages.deps-common packages.cpu checks.nextest-cpu; do
+  expect "$attr: the defaults' settings only" \
+    "$(names_of "$two" "${attr%%.*}.$system.${attr#*.}" '^(pkg-config|sqlite)') $(env_of "$two" "${attr%%.*}.$system.${attr#*.}" SHARED) $(env_of "$two" "${attr%%.*}.$system.${attr#*.}" GPU)" \
+    "pkg-config-wrapper yes unset"
+done
+for attr in packages.deps-gpu packages.gpu checks.nextest-gpu checks.clippy-gpu; do
+  expect "$attr: the defaults' and gpu's settings" \
+    "$(names_of "$two" "${attr%%.*}.$system.${attr#*.}" '^(pkg-config|sqlite)') $(env_of "$two" "${attr%%.*}.$system.${attr#*.}" SHARED) $(env_of "$two" "${attr%%.*}.$system.${attr#*.}" GPU)" \
+    "pkg-config-wrapper sqlite yes 1"
+done
+expect "devShells.gpu: the same inputs and env" \
+  "$(names_of "$two" "devShells.$system.gpu" '^(pkg-config|sqlite)') $(env_of "$two" "devShells.$system.gpu" GPU)" \
+  "pkg-config-wrapper sqlite 1"
+expect "the toolchain is rust-toolchain.toml's" "$(inputs_of "$two" "packages.$system.gpu" '^rust-')" "rust-default-1.79.0"
+expect "the source has the extra file and .sql, not the layer folder or docs" "$(src_files "$two" "packages.$system.gpu")" \
+  "Cargo.lock Cargo.toml assets/model.bin rust-toolchain.toml schema.sql src/main.rs"
+expect "the layer check is told the layer folder" \
+  "$(env_of "$two" "checks.$system.deps-layer-check" buildPhase | grep -o 'deps-layer check.*')" "deps-layer check --out build/layer"
+config=$(image_config "$two" "packages.$system.image-gpu")
+expect "image-gpu: gpu's settings over the defaults'" \
+  "$(jq -c '{Cmd, ExposedPorts, Volumes, WorkingDir}' <<<"$config")" \
+  '{"Cmd":["--gpu"],"ExposedPorts":{"9000/tcp":{},"9001/udp":{}},"Volumes":{"/var/lib/hello":{}},"WorkingDir":"/var/lib/hello"}'
+config=$(image_config "$two" "packages.$system.image-cpu")
+expect "image-cpu: the defaults'" "$(jq -c '{Cmd, ExposedPorts, Volumes}' <<<"$config")" \
+  '{"Cmd":null,"ExposedPorts":{"8080/tcp":{}},"Volumes":{"/var/lib/hello":{}}}'
+passwd=$(nixc "$two" derivation show --recursive "path:.#packages.$system.image-gpu" |
+  jq -r '[.[] | .env.extraCommands // empty][0]' | grep -m1 '^gpu:')
+expect "image-gpu's user, its home the first volume" "$passwd" "gpu:x:1000:1000:gpu:/var/lib/hello:/noshell"
+
+say "== (3) build settings on a variant of the common layer"
+three="$work/three"
+cp -a "$two" "$three"
+flake "$three" '
+      layerDir = ./build/layer;
+      variants.cpu.buildInputs = [["sqlite"]];'
+if err=$(nixc "$three" eval --raw "path:.#packages.$system.cpu.drvPath" 2>&1); then
+  fail "(3) evaluated: $err"
+else
+  # shellcheck disable=SC2016 # backquotes of the message, not a command
+  if grep -q 'variants.cpu sets \["buildInputs"\], but it builds on the `common` layer.*put them in `defaults`' <<<"$err"; then
+    say "    ok: refused, naming the setting and the fix"
+  else
+    fail "(3) another error: $(grep error <<<"$err" | head -3)"
+  fi
+fi
+
+if ((failures > 0)); then
+  say "mkflake.sh: $failures failure(s)"
+  exit 1
+fi
+say "mkflake.sh: all assertions passed"
