@@ -28,6 +28,9 @@
     extraCargoLocks ? [],
     # { system, pkgs, craneLib, toolchain, src, root, plan } -> more legacyPackages
     extraLegacyPackages ? _: {},
+    # nixpkgs overlays for every nixpkgs instance (packages of your own that the variants'
+    # settings name by attribute path: a build tool, a patched library)
+    overlays ? [],
   }: let
     nixpkgs = inputs.nixpkgs or (throw "mkFlake: inputs.nixpkgs is required (pass the flake's inputs: `inherit inputs;`)");
     inherit (nixpkgs) lib;
@@ -93,7 +96,7 @@
       importNixpkgs = config:
         import nixpkgs {
           inherit system config;
-          overlays = [rust-overlay.overlays.default];
+          overlays = [rust-overlay.overlays.default] ++ overlays;
         };
       pkgs = importNixpkgs {};
       out = outputsFor system pkgs importNixpkgs;
@@ -103,20 +106,21 @@
     })
     // {
       # The packages (not the images) for a nixpkgs of your own: its config and overlays apply.
-      overlays.default = lib.composeManyExtensions [
-        rust-overlay.overlays.default
-        (final: _prev: let
-          out = outputsFor final.stdenv.hostPlatform.system final (config:
-            import final.path {
-              inherit (final.stdenv.hostPlatform) system;
-              config = final.config // config;
-              overlays = [rust-overlay.overlays.default];
-            });
-        in {
-          ${overlayName} = out.packages.default;
-          "${overlayName}-variants" = removeAttrs out.packages ["default"];
-        })
-      ];
+      overlays.default = lib.composeManyExtensions ([rust-overlay.overlays.default]
+        ++ overlays
+        ++ [
+          (final: _prev: let
+            out = outputsFor final.stdenv.hostPlatform.system final (config:
+              import final.path {
+                inherit (final.stdenv.hostPlatform) system;
+                config = final.config // config;
+                overlays = [rust-overlay.overlays.default] ++ overlays;
+              });
+          in {
+            ${overlayName} = out.packages.default;
+            "${overlayName}-variants" = removeAttrs out.packages ["default"];
+          })
+        ]);
     };
 in {
   inherit mkFlake;

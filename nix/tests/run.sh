@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The Nix part of scripts/test.sh: parse every .nix file, check formatting (alejandra) and dead
-# code (deadnix), run the nix/lib unit tests, the CI's CUDA store-path filter test, and the flake evaluation tests (nix/tests/eval.sh, nix/tests/mkflake.sh)
+# code (deadnix), run the nix/lib unit tests, the CI's CUDA store-path filter test, `deps-layer init`
+# on the adopt fixture (nix/tests/adopt.sh) and the flake evaluation tests (nix/tests/eval.sh,
+# nix/tests/mkflake.sh, adopt.sh's evaluation)
 # where the nix-eval harness and its snapshots are set up.
 # Needs nix-instantiate (any Nix >= 2.8), alejandra and deadnix on PATH (scripts/setup.sh installs them).
 # Nothing is written to /nix: evaluation uses a dummy store and temporary state directories.
@@ -47,7 +49,11 @@ if [[ -n "$harness" && -f "$standin" ]]; then
   NIX_EVAL_SH="$harness" nix/tests/eval.sh
   echo "== nix: lib.mkFlake on other workspaces"
   NIX_EVAL_SH="$harness" nix/tests/mkflake.sh
+  echo "== nix: deps-layer init on a workspace shaped unlike this one"
+  NIX_EVAL_SH="$harness" nix/tests/adopt.sh
 else
   echo "skipped: no nix-eval harness with snapshots (../shared/nix-eval after its setup.sh);" \
     "users' CI runs nix/tests/eval.sh against real nixpkgs"
+  echo "== nix: deps-layer init on a workspace shaped unlike this one (init, plan; no evaluation)"
+  ADOPT_EVAL=0 nix/tests/adopt.sh
 fi

@@ -12,7 +12,8 @@ use common::{Fixture, deps_layer, text};
 const LIBRARY: &str = "path:/x";
 
 /// The variants table of the fixture, removed for the case of a workspace without one.
-const GPU_TABLE: &str = "\n[workspace.metadata.variants]\ngpu = { features = [\"adopt/gpu\"] }\n";
+const VARIANTS_TABLE: &str =
+    "\n[workspace.metadata.variants]\ncpu = {}\ngpu = { features = [\"adopt/gpu\"] }\n";
 
 fn init(fixture: &Fixture, extra: &[&str]) -> Output {
     let manifest = fixture.manifest();
@@ -106,7 +107,7 @@ fn init_writes_the_flake_and_the_layer_and_keeps_the_variants() {
     assert!(flake.contains("inputs.deps-layer.lib.mkFlake {"), "{flake}");
     assert_valid_nix(&fixture.path("flake.nix"));
 
-    // The fixture's own table (gpu) is left as it is.
+    // The fixture's own table (cpu, gpu) is left as it is.
     assert_eq!(fixture.read("Cargo.toml"), manifest_before);
     assert!(fixture.path("nix/deps/plan.json").is_file());
     let layer = fixture.read("nix/deps/Cargo.toml");
@@ -163,7 +164,7 @@ fn init_writes_the_flake_and_the_layer_and_keeps_the_variants() {
 #[test]
 fn init_appends_a_cpu_variant_to_a_workspace_without_a_table() {
     let fixture = Fixture::new("adopt");
-    fixture.edit("Cargo.toml", GPU_TABLE, "");
+    fixture.edit("Cargo.toml", VARIANTS_TABLE, "");
     let manifest_before = fixture.read("Cargo.toml");
 
     // The library's location from the environment, as a fork's CI would set it.
@@ -229,7 +230,7 @@ fn assert_refused(fixture: &Fixture, code: i32, expected: &[&str]) {
 #[test]
 fn init_refuses_a_workspace_without_a_lock() {
     let fixture = Fixture::new("adopt");
-    fixture.edit("Cargo.toml", GPU_TABLE, "");
+    fixture.edit("Cargo.toml", VARIANTS_TABLE, "");
     std::fs::remove_file(fixture.path("Cargo.lock")).unwrap();
     let lock = fixture.path("Cargo.lock").display().to_string();
     assert_refused(
@@ -242,7 +243,7 @@ fn init_refuses_a_workspace_without_a_lock() {
 #[test]
 fn init_refuses_a_nix_deps_it_did_not_write() {
     let fixture = Fixture::new("adopt");
-    fixture.edit("Cargo.toml", GPU_TABLE, "");
+    fixture.edit("Cargo.toml", VARIANTS_TABLE, "");
     fixture.write("nix/deps/notes.txt", "mine\n");
     assert_refused(
         &fixture,
