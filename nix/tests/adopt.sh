@@ -68,12 +68,16 @@ expect "the optional itoa no variant enables is in no layer's lock" \
 
 say "== 2. the gpu variant's build tool"
 mkdir -p "$ws/nix"
-# A stand-in for CUDA's nvcc: cudarc's build script only asks for its version.
+# A stand-in for CUDA's nvcc: cudarc's build script only asks for its version, and reads it from
+# the fourth line, as nvcc prints it.
 cat >"$ws/nix/stand-in-nvcc.nix" <<'EOF'
 final: _prev: {
   stand-in-nvcc = final.writeShellScriptBin "nvcc" ''
     echo "nvcc: NVIDIA (R) Cuda compiler driver"
+    echo "Copyright (c) 2005-2025 NVIDIA Corporation"
+    echo "Built on Fri_Feb_21_20:23:50_PST_2025"
     echo "Cuda compilation tools, release 12.8, V12.8.93"
+    echo "Build cuda_12.8.r12.8/compiler.35583870_0"
   '';
 }
 EOF
