@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Adoption proof on public workspaces nobody here wrote (not in CI: it builds them, tens of
+# minutes): each one at a pinned commit gets `deps-layer init`, every output is evaluated, and
+# deps-common, the default package and the image are built with the offline nix-eval harness
+# (../shared/nix-eval, build mode), then the binary and the image run.
+#
+#   scripts/public-workspaces.sh [NAME...]     (default: bat watchexec; results in $OUT)
+#
+# Sources: git repositories at the commits below, from $MIRRORS/<owner>+<repo>/repo (bare
+# clones, e.g. `git clone --bare https://github.com/sharkdp/bat $MIRRORS/sharkdp+bat/repo`).
+# Env: OUT (default /tmp/public-workspaces), MIRRORS (default /work/.mirror), NIX_EVAL (default
+# ../shared/nix-eval), DEPS_LAYER (default: this checkout's build), BUILD=0 evaluates only.
+set -euo pipefail
+
+checkout=$(cd "$(dirname "$0")/.." && pwd)
+out=${OUT:-/tmp/public-workspaces}
+mirrors=${MIRRORS:-/work/.mirror}
+harness=$(cd "${NIX_EVAL:-$checkout/../shared/nix-eval}" && pwd)
+system=x86_64-linux
+mkdir -p "$out"
+
+# name -> "owner+repo commit"
+declare -A source=(
+  [bat]="sharkdp+bat 2ba8db9c14e5794572f5ea338c2b90404c9769cb"
+  [watchexec]="watchexec+watchexec 8774f38f7494a11bd08458b8768294239363dedb"
+)
+# The variants table each root Cargo.toml gets.
+declare -A table=(
+  # lessopen pulls 4 more crates (execute and its macros)
+  [bat]='cpu = { packages = ["bat"] }
+lessopen = { packages = ["bat"], features = ["bat/lessopen"] }'
+  # dev-console (38 more crates) is left out: console-subscriber asserts at startup unless every
+  # crate was compiled with --cfg tokio_unstable, so `watchexec --version` would panic.
+  [watchexec]='cpu = { packages = ["watchexec-cli"] }'
+)
+# What the build reads besides Cargo's files: mkFlake's extraSourceFiles.
+declare -A extra_files=(
+  [bat]='./assets ./NOTICE ./src/syntax_mapping/builtins'
+  [watchexec]='./crates/lib/README.md ./crates/events/README.md ./crates/signals/README.md ./crates/bosion/README.md'
+)
+# The proof run of the binary (first word: the program in result/bin).
+declare -A run=(
+  [bat]='bat --version'
+  [watchexec]='watchexec --version'
+)
+
+if [[ -n "${DEPS_LAYER:-}" ]]; then
+  deps_layer=$DEPS_LAYER
+else
+  cargo build -q --locked --manifest-path "$checkout/Cargo.toml" -p deps-layer
+  deps_layer="$checkout/target/debug/deps-layer"
+fi
+library="$out/library"
+rm -rf "$library" && mkdir -p "$library" "$out/advisory-db"
+(cd "$checkout" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) | tar -xf - -C "$library"
+# The library's own inputs through the harness, as deps-layer/<input>
+overrides=(--override-input deps-layer "path:$library" --override-input advisory-db "path:$out/advisory-db")
+read -ra flags <<<"$(bash "$harness/eval.sh" "$library" overrides --override-input advisory-db x)"
+prev=
+for f in "${flags[@]}"; do
+  if [[ "$prev" == --override-input ]]; then
+    overrides+=(--override-input "deps-layer/$f")
+  elif [[ "$f" == path:* ]]; then
+    overrides+=("$f")
+  fi
+  prev=$f
+done
+
+report() { printf '%s\n' "$*" | tee -a "$out/report.txt"; }
+timed() { # LOG CMD...: runs, logs, prints seconds and the exit code
+  local log=$1 t0 rc=0
+  shift
+  t0=$(date +%s)
+  "$@" >"$log" 2>&1 || rc=$?
+  echo "$(($(date +%s) - t0)) s, exit $rc"
+  return $rc
+}
+# external crates cargo compiled in a build log (not the workspace's: those have a path)
+external_compiled() { grep -E '> +(Compiling|Checking) ' "$1" | grep -vc '(/' || true; }
+
+names=("$@")
+((${#names[@]})) || names=(bat watchexec)
+for name in "${names[@]}"; do
+  [[ -n "${source[$name]:-}" ]] || {
+    echo "unknown workspace $name (known: ${!source[*]})" >&2
+    exit 2
+  }
+  read -r mirror commit <<<"${source[$name]}"
+  ws="$out/$name"
+  report "== $name: github.com/${mirror/+//} @ $commit"
+  rm -rf "$ws" && mkdir -p "$ws"
+  git -C "$mirrors/$mirror/repo" archive "$commit" | tar -x -C "$ws"
+  cd "$ws"
+  # An upstream flake of its own is replaced by init's (init refuses to overwrite it otherwise).
+  rm -f flake.nix flake.lock .envrc
+  printf '\n[workspace.metadata.variants]\n%s\n' "${table[$name]}" >>Cargo.toml
+  cargo fetch -q --locked
+  report "  lock: $(grep -c '^name = ' Cargo.lock) packages"
+  "$deps_layer" init --library "path:$library" --offline >"$out/$name-init.log" 2>&1
+  report "  init: $(grep -c . "$out/$name-init.log") lines: $(head -2 "$out/$name-init.log" | tr '\n' ' ')"
+  # the files the build reads besides Cargo's
+  sed -i "s|      root = ./.;|      root = ./.;\n      extraSourceFiles = [${extra_files[$name]}];|" flake.nix
+  git init -q && git add -A && git -c user.name=proof -c user.email=proof@localhost commit -qm base
+  report "  layers: $(jq -r '.layers | to_entries | map("\(.key) (\(.value.dir))") | join(", ")' nix/deps/plan.json)"
+
+  for set in packages checks devShells apps; do
+    if bash "$harness/eval.sh" "$ws" eval --json "path:.#$set.$system" --apply 'builtins.mapAttrs (_: d: d.drvPath or d.program)' "${overrides[@]}" \
+      >"$out/$name-$set.json" 2>"$out/$name-$set.err"; then
+      report "  eval $set: $(jq -r 'keys | join(" ")' "$out/$name-$set.json")"
+    else
+      report "  eval $set FAILED: $(grep -m1 error "$out/$name-$set.err")"
+    fi
+  done
+  [[ "${BUILD:-1}" == 1 ]] || continue
+
+  build() { bash "$harness/build.sh" "$ws" build -L "path:.#packages.$system.$1" "${overrides[@]}" --out-link "$out/$name-$1"; }
+  for attr in deps-common default $(jq -r 'keys[] | select(startswith("deps-") and . != "deps-common" and . != "deps-cpu")' "$out/$name-packages.json") \
+    $(jq -r 'keys[] | select(. != "default" and . != "cpu" and (startswith("deps-") or startswith("image-") | not))' "$out/$name-packages.json") image-cpu; do
+    result=$(timed "$out/$name-$attr.log" build "$attr" || true)
+    report "  build $attr: $result; external crates compiled: $(external_compiled "$out/$name-$attr.log")"
+  done
+  report "  deps-common: $(du -shL "$out/$name-deps-common" | cut -f1)"
+  read -r program args <<<"${run[$name]}"
+  # shellcheck disable=SC2086 # the arguments are words
+  report "  run: $("$out/$name-default/bin/$program" $args 2>&1 | head -1)"
+  "$out/$name-image-cpu" >"$out/$name-image.tar"
+  report "  image: $(du -h "$out/$name-image.tar" | cut -f1)"
+  # shellcheck disable=SC2086 # the arguments are words
+  report "  image run: $(bash "$harness/run-image.sh" "$out/$name-image.tar" $args 2>&1 | tail -1)"
+done
