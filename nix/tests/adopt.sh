@@ -14,33 +14,9 @@
 #   NIX_EVAL_SH=../shared/nix-eval/eval.sh nix/tests/adopt.sh   # step 4 through the harness
 #   ADOPT_EVAL=0 nix/tests/adopt.sh                             # steps 1-3 only (CI without Nix store)
 # Needs cargo, jq and nix-instantiate; EVAL_DEPS_LAYER=<binary>; KEEP_EVAL_TMP=1 keeps the copy.
-set -euo pipefail
-
-checkout=$(cd "$(dirname "$0")/../.." && pwd)
-system=${EVAL_SYSTEM:-x86_64-linux}
-work=$(mktemp -d "${TMPDIR:-/tmp}/adopt.XXXXXX")
-[[ "${KEEP_EVAL_TMP:-0}" == 1 ]] || trap 'rm -rf "$work"' EXIT
-failures=0
-
-for tool in cargo jq nix-instantiate; do
-  command -v "$tool" >/dev/null || {
-    echo "adopt.sh: $tool is required" >&2
-    exit 2
-  }
-done
-
-say() { printf '%s\n' "$*"; }
-fail() {
-  printf 'FAIL: %s\n' "$*"
-  failures=$((failures + 1))
-}
-expect() { # WHAT ACTUAL EXPECTED
-  if [[ "$2" == "$3" ]]; then
-    say "    ok: $1"
-  else
-    fail "$1: got '$2', expected '$3'"
-  fi
-}
+# shellcheck source=nix/tests/common.sh
+. "$(dirname "$0")/common.sh"
+require cargo jq nix-instantiate
 
 if [[ -n "${EVAL_DEPS_LAYER:-}" ]]; then
   deps_layer=$EVAL_DEPS_LAYER
@@ -91,15 +67,6 @@ cat >"$ws/nix/variants.nix" <<'EOF'
 EOF
 grep -q '# variants = import ./nix/variants.nix;' "$ws/flake.nix" || fail "flake.nix has no variants hint"
 sed -i 's|# variants = import ./nix/variants.nix;|variants = import ./nix/variants.nix;\n      overlays = [(import ./nix/stand-in-nvcc.nix)];|' "$ws/flake.nix"
-# Nix without a daemon or store of its own, as nix/tests/run.sh runs it.
-scratch="$work/nix-state"
-mkdir -p "$scratch/conf"
-: >"$scratch/conf/nix.conf"
-nix_instantiate() {
-  NIX_STATE_DIR="$scratch/state" NIX_LOG_DIR="$scratch/log" NIX_CONF_DIR="$scratch/conf" \
-    NIX_USER_CONF_FILES="$scratch/conf/nix.conf" XDG_CACHE_HOME="$scratch/cache" \
-    nix-instantiate --store dummy:// "$@"
-}
 nix_instantiate --parse "$ws/flake.nix" >/dev/null || fail "the edited flake.nix does not parse"
 
 say "== 3. nix/lib reads the plan"
@@ -148,8 +115,4 @@ else
   [[ " $files " != *" nix/deps/"* ]] || fail "the package source holds the layer folder"
 fi
 
-if ((failures > 0)); then
-  say "adopt.sh: $failures failure(s)"
-  exit 1
-fi
-say "adopt.sh: all assertions passed"
+finish

@@ -13,26 +13,10 @@
 # with that deps-layer instead of building the checkout's.
 # The variants are read from what the generator writes (nix/deps/plan.json), so the mutations
 # below name no crate of this repository.
-set -euo pipefail
+# shellcheck source=nix/tests/common.sh
+. "$(dirname "$0")/common.sh"
+require cargo jq
 
-checkout=$(cd "$(dirname "$0")/../.." && pwd)
-system=${EVAL_SYSTEM:-x86_64-linux}
-work=$(mktemp -d "${TMPDIR:-/tmp}/flake-eval.XXXXXX")
-[[ "${KEEP_EVAL_TMP:-0}" == 1 ]] || trap 'rm -rf "$work"' EXIT
-failures=0
-
-for tool in cargo jq; do
-  command -v "$tool" >/dev/null || {
-    echo "eval.sh: $tool is required (run inside \`nix develop\`)" >&2
-    exit 2
-  }
-done
-
-say() { printf '%s\n' "$*"; }
-fail() {
-  printf 'FAIL: %s\n' "$*"
-  failures=$((failures + 1))
-}
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 # --- running nix ----------------------------------------------------------------------------
@@ -516,8 +500,4 @@ for v in $(jq -r 'keys[] | select(startswith("image-")) | ltrimstr("image-")' "$
   image_check "$v"
 done
 
-if ((failures > 0)); then
-  say "eval.sh: $failures failure(s)"
-  exit 1
-fi
-say "eval.sh: all assertions passed"
+finish

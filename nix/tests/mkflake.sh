@@ -12,33 +12,9 @@
 #     settings, extra source files, a rust-toolchain file;
 # (3) build settings on a variant of the shared common layer are refused with the fix.
 # Needs cargo and jq; EVAL_DEPS_LAYER=<binary> as in eval.sh; KEEP_EVAL_TMP=1 keeps the copies.
-set -euo pipefail
-
-checkout=$(cd "$(dirname "$0")/../.." && pwd)
-system=${EVAL_SYSTEM:-x86_64-linux}
-work=$(mktemp -d "${TMPDIR:-/tmp}/mkflake.XXXXXX")
-[[ "${KEEP_EVAL_TMP:-0}" == 1 ]] || trap 'rm -rf "$work"' EXIT
-failures=0
-
-for tool in cargo jq; do
-  command -v "$tool" >/dev/null || {
-    echo "mkflake.sh: $tool is required (run inside \`nix develop\`)" >&2
-    exit 2
-  }
-done
-
-say() { printf '%s\n' "$*"; }
-fail() {
-  printf 'FAIL: %s\n' "$*"
-  failures=$((failures + 1))
-}
-expect() { # WHAT ACTUAL EXPECTED
-  if [[ "$2" == "$3" ]]; then
-    say "    ok: $1"
-  else
-    fail "$1: got '$2', expected '$3'"
-  fi
-}
+# shellcheck source=nix/tests/common.sh
+. "$(dirname "$0")/common.sh"
+require cargo jq
 
 # $library, nixc, show, env_of, inputs_of, names_of, image_config, src_files
 . "$checkout/nix/tests/library-input.sh"
@@ -194,8 +170,4 @@ else
   fi
 fi
 
-if ((failures > 0)); then
-  say "mkflake.sh: $failures failure(s)"
-  exit 1
-fi
-say "mkflake.sh: all assertions passed"
+finish

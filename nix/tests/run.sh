@@ -6,18 +6,9 @@
 # where the nix-eval harness and its snapshots are set up.
 # Needs nix-instantiate (any Nix >= 2.8), alejandra and deadnix on PATH (scripts/setup.sh installs them).
 # Nothing is written to /nix: evaluation uses a dummy store and temporary state directories.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-mkdir -p "$scratch/conf"
-: >"$scratch/conf/nix.conf"
-nix_instantiate() {
-  NIX_STATE_DIR="$scratch/state" NIX_LOG_DIR="$scratch/log" NIX_CONF_DIR="$scratch/conf" \
-    NIX_USER_CONF_FILES="$scratch/conf/nix.conf" XDG_CACHE_HOME="$scratch/cache" \
-    nix-instantiate --store dummy:// "$@"
-}
+# shellcheck source=nix/tests/common.sh
+. "$(dirname "$0")/common.sh"
+cd "$checkout"
 
 mapfile -t nix_files < <(find . \( -name .git -o -name target -o -name 'result*' \) -prune -o -name '*.nix' -type f -print | sort)
 
