@@ -134,6 +134,7 @@
       variantArgs = variantArgs name;
       layer = layers.${name};
       inherit (variantOf name) driverRunpath mainProgram;
+      output = "packages.${system}.${(variantOf name).outputs.package}";
     };
   packages = lib.genAttrs names packageOf;
 

@@ -13,6 +13,8 @@
   src,
   # prepend /run/opengl-driver/lib to the RUNPATH, where NixOS puts libcuda and Vulkan drivers
   driverRunpath ? false,
+  # the flake attribute of this package, for the failure hint
+  output,
 }:
 craneLib.buildPackage (variantArgs
   // {
@@ -22,4 +24,14 @@ craneLib.buildPackage (variantArgs
     doCheck = false;
     nativeBuildInputs = (variantArgs.nativeBuildInputs or []) ++ lib.optional driverRunpath autoAddDriverRunpath;
     meta = lib.optionalAttrs (mainProgram != null) {inherit mainProgram;};
+    passthru.sourceLeftOut = src.leftOut or [];
+    # A file the build reads but the source left out fails where it is read, and a build script
+    # may not say which: say what the source holds and how to list what it does not.
+    failureHook = ''
+      echo "deps-layer: the build failed. If a build script or include_str!/include_bytes! found no file" >&2
+      echo "  ('No such file or directory'), the source lacks it: it holds the workspace's Cargo files" >&2
+      echo "  (*.rs, *.toml, Cargo.lock, .cargo/config.toml), mkFlake's sourceExtensions and extraSourceFiles." >&2
+      echo "  The workspace files it leaves out: nix eval --json .#${output}.sourceLeftOut" >&2
+      echo "  Add those the build reads to extraSourceFiles in flake.nix." >&2
+    '';
   })
