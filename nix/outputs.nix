@@ -101,14 +101,22 @@
   variantBuild = name: resolveBuild (variantPkgs name) (variantOf name).build;
   argsOf = name: withBuild commonArgs (variantBuild name);
 
-  # The variant's own arguments on top: package name and cargo flags.
+  # The variant's own arguments on top: package name, version and cargo flags.
   variantArgs = name: let
     v = variantOf name;
   in
     argsOf name
     // {
       inherit (v) pname cargoExtraArgs;
-      inherit version;
+      # the selected package's own version where the plan names its manifest
+      version =
+        if v.manifest == null
+        then version
+        else
+          nixLib.workspace.packageVersion {
+            root = builtins.fromTOML (builtins.readFile (root + "/Cargo.toml"));
+            package = builtins.fromTOML (builtins.readFile (root + "/${v.manifest}"));
+          };
     };
 
   # Every layer the variants of this system build on, by the plan's layer name; each stacks on

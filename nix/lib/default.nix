@@ -150,7 +150,7 @@ in {
       then throw "variants.${name} sets ${builtins.toJSON (filter (k: build.${k} != buildDefaults.${k}) buildKnobs)}, but it builds on the `${v.layer}` layer, which every variant shares: put them in `defaults` (or give the variant features, and so a layer of its own)"
       else {
         inherit name;
-        inherit (v) features layer cargoArgs cargoExtraArgs pname mainProgram outputs;
+        inherit (v) features layer cargoArgs cargoExtraArgs pname mainProgram outputs manifest;
         inherit (m) accelerator systems vulkanDrivers;
         runtimeLibraries = map runtimeLibrary m.runtimeLibraries;
         # The variant's own build settings, for its layer, package, checks and shell (the

@@ -80,6 +80,11 @@ let
     else {
       inherit name;
       inherit (v) features cargoArgs pname mainProgram outputs;
+      # the selected package's manifest, relative to the root (its version), or null
+      manifest =
+        if isNullOrString (v.manifest or null)
+        then v.manifest or null
+        else fail "${where}.manifest must be a path relative to the workspace root, or absent";
       layer = v.layer;
       cargoExtraArgs = escapeShellArgs v.cargoArgs;
     };

@@ -39,6 +39,25 @@ in {
     then v
     else "0.0.0";
 
+  # The version of one package: its manifest's `version`, the root's workspace.package.version
+  # where it says `version.workspace = true`, and the root's version (above) where it has none.
+  packageVersion = {
+    root,
+    package,
+  }: let
+    own = package.package.version or null;
+  in
+    if isString own
+    then own
+    else if isAttrs own && (own.workspace or false) && isString (root.workspace.package.version or null)
+    then root.workspace.package.version
+    else let
+      v = fieldOf root "version";
+    in
+      if isString v
+      then v
+      else "0.0.0";
+
   # The parsed root Cargo.toml -> its rust-version, or null.
   rustVersion = manifest: let
     v = fieldOf manifest "rust-version";

@@ -643,6 +643,28 @@ let
       expected = ["1.2.3" "0.4.0" "0.0.0" "0.0.0"];
     }
     {
+      name = "a selected package's version is its own, else the workspace's it inherits, else the root's";
+      actual = map workspace.packageVersion [
+        {
+          root.workspace.package.version = "1.0.0";
+          package.package.version = "2.6.1";
+        }
+        {
+          root.workspace.package.version = "1.0.0";
+          package.package.version.workspace = true;
+        }
+        {
+          root.package.version = "0.3.0";
+          package.package = {};
+        }
+        {
+          root.workspace.members = ["cli"];
+          package.package.name = "cli";
+        }
+      ];
+      expected = ["2.6.1" "1.0.0" "0.3.0" "0.0.0"];
+    }
+    {
       name = "the toolchain comes from rust-toolchain.toml, then rust-toolchain, then rust-version, then latest";
       actual = map workspace.toolchain [
         {

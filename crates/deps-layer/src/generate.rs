@@ -452,12 +452,26 @@ pub fn generate_for(
         .iter()
         .map(|(variant, units)| (variant.clone(), units.binaries(&workspace.local)))
         .collect();
-    let plan_file = PlanFile::new(
+    let mut plan_file = PlanFile::new(
         &workspace.variants,
         &options.selection,
         &binaries,
         &carried.regenerate,
     );
+    let manifests: BTreeMap<String, String> = workspace
+        .metadata
+        .packages
+        .iter()
+        .filter(|package| workspace.local.contains(&package.id))
+        .filter_map(|package| {
+            let relative = package.manifest_path.strip_prefix(&workspace.root).ok()?;
+            Some((
+                package.name.clone(),
+                relative.to_string_lossy().into_owned(),
+            ))
+        })
+        .collect();
+    plan_file.set_manifests(&manifests);
     // Each layer the flake builds is its own slice of the crate with its own lock, so a change
     // to one variant's dependencies reaches no other layer's inputs.
     for (name, layer) in &plan_file.layers {

@@ -62,6 +62,11 @@ pub struct VariantPlan {
     pub pname: String,
     /// The one binary the selection builds; None when it builds none or several.
     pub main_program: Option<String>,
+    /// The manifest of the package the selection names, relative to the workspace root (the
+    /// flake reads the package's version there, so a version bump needs no new plan); None when
+    /// the selection is not one package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
     pub outputs: Outputs,
 }
 
@@ -159,6 +164,7 @@ impl PlanFile {
                     cargo_args,
                     pname,
                     main_program,
+                    manifest: None,
                     outputs,
                 },
             );
@@ -172,6 +178,17 @@ impl PlanFile {
             profile: PROFILE.to_string(),
             layers,
             variants: planned,
+        }
+    }
+
+    /// Records, for each variant whose selection is one package, that package's manifest from
+    /// `manifests` (package name -> path relative to the workspace root).
+    pub fn set_manifests(&mut self, manifests: &BTreeMap<String, String>) {
+        for variant in self.variants.values_mut() {
+            variant.manifest = match variant.selection.as_slice() {
+                [flag, package] if flag == "--package" => manifests.get(package).cloned(),
+                _ => None,
+            };
         }
     }
 
@@ -506,5 +523,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("variant `cuda` names layer `cuda`"), "{err}");
+    }
+
+    #[test]
+    fn a_one_package_selection_names_that_package_manifest() {
+        let variants = Variants::from([
+            ("cpu".to_string(), Variant::default()),
+            ("cuda".to_string(), Variant::with_features(&["srv/cuda"])),
+        ]);
+        let manifests = BTreeMap::from([("srv".to_string(), "crates/srv/Cargo.toml".to_string())]);
+        let mut whole = PlanFile::new(&variants, &["--workspace".into()], &BTreeMap::new(), "x");
+        whole.set_manifests(&manifests);
+        assert_eq!(whole.variants["cpu"].manifest, None);
+        let mut one = PlanFile::new(
+            &variants,
+            &["--package".into(), "srv".into()],
+            &BTreeMap::new(),
+            "x",
+        );
+        one.set_manifests(&manifests);
+        assert_eq!(
+            one.variants["cuda"].manifest.as_deref(),
+            Some("crates/srv/Cargo.toml")
+        );
+        assert!(
+            one.render()
+                .contains("\"manifest\": \"crates/srv/Cargo.toml\"")
+        );
     }
 }
