@@ -142,7 +142,8 @@
       variantArgs = variantArgs name;
       layer = layers.${name};
       inherit (variantOf name) driverRunpath mainProgram;
-      output = "packages.${system}.${(variantOf name).outputs.package}";
+      # every variant builds from the same source: the default package lists what it leaves out
+      sourceLeftOutAttr = "packages.${system}.default.sourceLeftOut";
     };
   packages = lib.genAttrs names packageOf;
 

@@ -13,8 +13,8 @@
   src,
   # prepend /run/opengl-driver/lib to the RUNPATH, where NixOS puts libcuda and Vulkan drivers
   driverRunpath ? false,
-  # the flake attribute of this package, for the failure hint
-  output,
+  # the flake attribute listing what the source leaves out, for the failure hint
+  sourceLeftOutAttr,
 }:
 craneLib.buildPackage (variantArgs
   // {
@@ -31,7 +31,7 @@ craneLib.buildPackage (variantArgs
       echo "deps-layer: the build failed. If a build script or include_str!/include_bytes! found no file" >&2
       echo "  ('No such file or directory'), the source lacks it: it holds the workspace's Cargo files" >&2
       echo "  (*.rs, *.toml, Cargo.lock, .cargo/config.toml), mkFlake's sourceExtensions and extraSourceFiles." >&2
-      echo "  The workspace files it leaves out: nix eval --json .#${output}.sourceLeftOut" >&2
+      echo "  The workspace files it leaves out: nix eval --json .#${sourceLeftOutAttr}" >&2
       echo "  Add those the build reads to extraSourceFiles in flake.nix." >&2
     '';
   })
