@@ -3,7 +3,7 @@
 # is missing: a second run finds everything and changes nothing (no `apt-get update` then).
 #   system packages (apt, as root): nix-bin (nix-instantiate for nix/ and cache-report's tests),
 #     mesa-vulkan-drivers + libvulkan1 (lavapipe: the Vulkan device tests run on it),
-#     pkg-config, ca-certificates, and shellcheck (actionlint runs it)
+#     pkg-config, ca-certificates, shellcheck (actionlint runs it), jq (nix/tests read plan.json)
 #   cargo tools (into $CARGO_HOME/bin, any user): alejandra (nix/tools/alejandra), deadnix
 # Not root and a system package missing: prints the command to run as root and exits 1.
 #   scripts/setup.sh            install what is missing
@@ -21,7 +21,7 @@ case "${1:-}" in
     ;;
 esac
 
-apt_packages=(nix-bin mesa-vulkan-drivers libvulkan1 shellcheck pkg-config ca-certificates)
+apt_packages=(nix-bin mesa-vulkan-drivers libvulkan1 shellcheck pkg-config ca-certificates jq)
 # deadnix's version is pinned so that every machine lints the same way.
 deadnix_version=1.2.1
 
@@ -36,7 +36,7 @@ if command -v dpkg-query >/dev/null; then
   done
 else
   # Not Debian: the packages' names differ, so ask for what the tests actually use.
-  for c in nix-instantiate shellcheck pkg-config; do
+  for c in nix-instantiate shellcheck pkg-config jq; do
     command -v "$c" >/dev/null || missing_apt+=("$c (command)")
   done
   compgen -G '/usr/share/vulkan/icd.d/lvp_icd.*.json' >/dev/null ||

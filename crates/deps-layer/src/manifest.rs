@@ -243,7 +243,7 @@ fn lock_helper(head: &str, name: &str, plan: &Plan) -> String {
     let keys = dependency_keys(&plan.never_built);
     let mut manifest = format!(
         "{head}\n{}\n# Never built: its optional dependencies keep the packages of the workspace lock that\n\
-         # no variant compiles resolvable from this lock (the one the flake vendors).\n\
+         # no variant compiles resolvable from this lock (for builds that vendor it alone).\n\
          [dependencies]\n",
         package_table(name)
     );

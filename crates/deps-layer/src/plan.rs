@@ -68,7 +68,8 @@ pub struct Plan {
     /// External packages of the workspace lock that the parts alone leave out of the layer's lock
     /// (optional dependencies no variant enables, other members' dependencies under a package
     /// selection), keyed by `name version source`. The real build still resolves its whole lock,
-    /// so the layer's lock (which the flake vendors) must keep them: declared, never built.
+    /// so the layer's lock (what `verify --vendored` or a build vendoring it alone resolves from)
+    /// must keep them: declared, never built.
     pub never_built: BTreeMap<String, PackageInfo>,
 }
 

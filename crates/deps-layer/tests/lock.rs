@@ -1,6 +1,6 @@
-//! The layer's lock serves the real build: vendored alone, as the flake vendors it, it resolves
-//! every package of the workspace lock, while the layer still compiles none of the packages that
-//! no build of the workspace compiles.
+//! The layer's lock serves the real build: vendored alone (as `verify --vendored` and a Docker
+//! build do), it resolves every package of the workspace lock, while the layer still compiles
+//! none of the packages that no build of the workspace compiles.
 
 mod common;
 
