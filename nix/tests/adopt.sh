@@ -18,12 +18,8 @@
 . "$(dirname "$0")/common.sh"
 require cargo jq nix-instantiate
 
-if [[ -n "${EVAL_DEPS_LAYER:-}" ]]; then
-  deps_layer=$EVAL_DEPS_LAYER
-else
-  cargo build -q --locked --manifest-path "$checkout/Cargo.toml" -p deps-layer
-  deps_layer="$(cargo metadata -q --no-deps --format-version 1 --manifest-path "$checkout/Cargo.toml" | jq -r .target_directory)/debug/deps-layer"
-fi
+build_deps_layer
+deps_layer="$work/deps-layer"
 
 say "== 1. deps-layer init"
 ws="$work/adopt"

@@ -20,13 +20,7 @@ require cargo jq
 . "$checkout/nix/tests/library-input.sh"
 
 # --- the workspaces ---------------------------------------------------------------------------
-if [[ -n "${EVAL_DEPS_LAYER:-}" ]]; then
-  cp "$EVAL_DEPS_LAYER" "$work/deps-layer"
-else
-  cargo build -q --locked --manifest-path "$checkout/Cargo.toml" -p deps-layer
-  target_dir=$(cargo metadata -q --no-deps --format-version 1 --manifest-path "$checkout/Cargo.toml" | jq -r .target_directory)
-  cp "$target_dir/debug/deps-layer" "$work/deps-layer"
-fi
+build_deps_layer
 workspace() { # DIR: a package `hello` using one external crate
   mkdir -p "$1/src"
   cat >"$1/Cargo.toml" <<'EOF'
