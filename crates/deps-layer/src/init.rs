@@ -2,7 +2,6 @@
 //! `lib.mkFlake`, a variants table when it has none, and the generated layer. Every target is
 //! checked before anything is written, so a refusal leaves the workspace as it was.
 
-use std::collections::BTreeMap;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
@@ -20,15 +19,6 @@ pub const FLAKE: &str = "flake.nix";
 
 /// The library repository's CI workflow, which an adopting repository copies.
 pub const WORKFLOW: &str = ".github/workflows/nix.yml";
-
-/// The inputs the library follows from the workspace's flake, with their GitHub repositories.
-pub const PINNED_INPUTS: [(&str, &str); 5] = [
-    ("nixpkgs", "NixOS/nixpkgs"),
-    ("crane", "ipetkov/crane"),
-    ("rust-overlay", "oxalica/rust-overlay"),
-    ("flake-utils", "numtide/flake-utils"),
-    ("advisory-db", "rustsec/advisory-db"),
-];
 
 /// The table appended to a root manifest without one: one variant with no extra features.
 const VARIANTS_TABLE: &str = "# One package and image per variant; add one as: \
@@ -65,15 +55,11 @@ pub struct Report {
     pub warning: Option<String>,
 }
 
-/// Revision of each of [`PINNED_INPUTS`]: this repository's flake.lock, the revisions the
-/// library is tested with, carried in the source (`init_pins.rs`, generated and drift-checked by
-/// scripts/update-init-pins.sh) so that building the tool needs no flake.lock.
-pub fn pins() -> BTreeMap<String, String> {
-    crate::init_pins::PINS
-        .iter()
-        .map(|(input, rev)| (input.to_string(), rev.to_string()))
-        .collect()
-}
+/// The inputs the library follows from the workspace's flake (name, GitHub repository, revision),
+/// at the revisions of this repository's flake.lock, which the library is tested with: carried in
+/// the source (`init_pins.rs`, generated and drift-checked by scripts/update-init-pins.sh) so
+/// that building the tool needs no flake.lock.
+pub use crate::init_pins::PINS;
 
 /// A Nix string literal holding `text`.
 fn nix_string(text: &str) -> String {
@@ -86,16 +72,10 @@ fn nix_string(text: &str) -> String {
 }
 
 /// The workspace's `flake.nix`, as alejandra formats it.
-pub fn flake_nix(name: &str, library: &str, pins: &BTreeMap<String, String>) -> String {
-    let url = |input: &str| {
-        let (_, repository) = PINNED_INPUTS
-            .iter()
-            .find(|(name, _)| *name == input)
-            .copied()
-            .unwrap_or_default();
-        let rev = pins.get(input).map(String::as_str).unwrap_or_default();
-        nix_string(&format!("github:{repository}/{rev}"))
-    };
+pub fn flake_nix(name: &str, library: &str) -> String {
+    // PINS's order is the script's, which the template's follows.
+    let [nixpkgs, crane, rust_overlay, flake_utils, advisory_db] =
+        PINS.map(|(_, repository, rev)| nix_string(&format!("github:{repository}/{rev}")));
     let description = nix_string(&format!(
         "{name}: packages, images and checks on a generated dependency layer"
     ));
@@ -135,11 +115,6 @@ pub fn flake_nix(name: &str, library: &str, pins: &BTreeMap<String, String>) -> 
     }};
 }}
 "#,
-        nixpkgs = url("nixpkgs"),
-        crane = url("crane"),
-        rust_overlay = url("rust-overlay"),
-        flake_utils = url("flake-utils"),
-        advisory_db = url("advisory-db"),
         library = nix_string(library),
     )
 }
@@ -254,12 +229,11 @@ pub fn init(options: &InitOptions) -> Result<Report> {
 
     let flake_replaced = claim_flake(&flake, options.force)?;
     output::claim(&out, &generate::MARKER, &workspace.protected())?;
-    let pins = pins();
     let name = root
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| "workspace".into());
-    let flake_text = flake_nix(&name, &options.library, &pins);
+    let flake_text = flake_nix(&name, &options.library);
     let manifest_text = std::fs::read_to_string(&manifest).map_err(|source| Error::Read {
         path: manifest.clone(),
         source,
@@ -379,10 +353,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_input_is_pinned_to_a_revision() {
-        let pins = pins();
-        for (input, _) in PINNED_INPUTS {
-            let rev = &pins[input];
+    fn every_input_is_pinned_to_a_revision_in_template_order() {
+        let names: Vec<&str> = PINS.iter().map(|(name, _, _)| *name).collect();
+        assert_eq!(
+            names,
+            [
+                "nixpkgs",
+                "crane",
+                "rust-overlay",
+                "flake-utils",
+                "advisory-db"
+            ]
+        );
+        for (input, repository, rev) in PINS {
+            assert!(repository.contains('/'), "{input}: {repository}");
             assert!(
                 rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit()),
                 "{input}: {rev}"
@@ -393,7 +377,7 @@ mod tests {
     #[test]
     fn names_and_urls_are_quoted_for_nix() {
         assert_eq!(nix_string(r#"a"b\c${d}"#), r#""a\"b\\c\${d}""#);
-        let text = flake_nix("x\"y", "path:/a b", &pins());
+        let text = flake_nix("x\"y", "path:/a b");
         assert!(text.contains(r#"description = "x\"y: packages"#));
         assert!(text.contains(r#"url = "path:/a b";"#));
     }

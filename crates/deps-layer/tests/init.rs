@@ -85,8 +85,7 @@ fn init_writes_the_flake_and_the_layer_and_keeps_the_variants() {
         flake.contains("description = \"adopt: packages, images and checks"),
         "{flake}"
     );
-    let revs = deps_layer::init::pins();
-    for (input, rev) in &revs {
+    for (input, _, rev) in deps_layer::init::PINS {
         assert_eq!(
             flake.matches(&format!("/{rev}\"")).count(),
             1,
