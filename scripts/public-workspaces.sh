@@ -50,21 +50,16 @@ else
   cargo build -q --locked --manifest-path "$checkout/Cargo.toml" -p deps-layer
   deps_layer="$checkout/target/debug/deps-layer"
 fi
-library="$out/library"
-rm -rf "$library" && mkdir -p "$library" "$out/advisory-db"
-(cd "$checkout" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) | tar -xf - -C "$library"
-# The library's own inputs through the harness, as deps-layer/<input>
-overrides=(--override-input deps-layer "path:$library" --override-input advisory-db "path:$out/advisory-db")
-read -ra flags <<<"$(bash "$harness/eval.sh" "$library" overrides --override-input advisory-db x)"
-prev=
-for f in "${flags[@]}"; do
-  if [[ "$prev" == --override-input ]]; then
-    overrides+=(--override-input "deps-layer/$f")
-  elif [[ "$f" == path:* ]]; then
-    overrides+=("$f")
-  fi
-  prev=$f
-done
+# The library (this checkout's files) as each workspace's `deps-layer` input, with the harness's
+# flags for its own inputs: $library and $extra, as the nix tests get them.
+say() { printf '%s\n' "$*"; }
+work=$out
+export NIX_EVAL_SH="$harness/eval.sh"
+rm -rf "$out/library"
+# shellcheck source=nix/tests/library-input.sh
+. "$checkout/nix/tests/library-input.sh"
+# init's flake has an advisory-db input of its own (the library's follows it)
+overrides=("${extra[@]}" --override-input advisory-db "path:$out/advisory-db")
 
 report() { printf '%s\n' "$*" | tee -a "$out/report.txt"; }
 timed() { # LOG CMD...: runs, logs, prints seconds and the exit code
