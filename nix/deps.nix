@@ -7,8 +7,9 @@
 # Both run exactly the plan's cargo commands.
 #   nix build .#deps-common    nix build .#deps-cuda
 {
-  callPackage,
   craneLib,
+  # lock files -> their vendored sources (nix/vendor.nix)
+  vendorSetOf,
   commonArgs,
   # { name; src; stacksOn; buildCommand; checkCommand; } from nix/lib
   layer,
@@ -26,10 +27,7 @@
     buildPhaseCargoCommand = layer.buildCommand;
     checkPhaseCargoCommand = layer.checkCommand;
     # Only this layer's crates, presented where every other build sees them.
-    cargoVendorSet = callPackage ./vendor.nix {
-      inherit craneLib;
-      cargoLocks = [(src + "/Cargo.lock")];
-    };
+    cargoVendorSet = vendorSetOf [(src + "/Cargo.lock")];
   };
 in
   if layer.stacksOn == null

@@ -26,6 +26,9 @@
     denyConfig ? null,
     # lock files of workspaces inside the source whose crates the tests need offline
     extraCargoLocks ? [],
+    # git dependencies: { outputHashes = { "<lock source>" = "sha256-..."; }; (fixed-output
+    # fetches, so evaluation needs no network) overrideVendorGitCheckout = ps: drv: drv; } (crane's)
+    gitDependencies ? {},
     # { system, pkgs, craneLib, toolchain, src, root, plan } -> more legacyPackages
     extraLegacyPackages ? _: {},
     # nixpkgs overlays for every nixpkgs instance (packages of your own that the variants'
@@ -75,6 +78,13 @@
         then rootPath + "/deny.toml"
         else null;
       inherit extraCargoLocks toolPackage;
+      gitDependencies = let
+        known = ["outputHashes" "overrideVendorGitCheckout"];
+        unknown = builtins.filter (n: !(builtins.elem n known)) (builtins.attrNames gitDependencies);
+      in
+        if unknown == []
+        then gitDependencies
+        else throw "mkFlake: gitDependencies takes ${builtins.concatStringsSep " and " known}, not ${builtins.concatStringsSep ", " unknown}";
     };
 
     plan = nixLib.plan {

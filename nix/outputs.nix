@@ -13,7 +13,7 @@
   system,
   advisory-db,
   # what nix/flake-lib.nix read from the workspace: root, layerDir, version, toolchainChoice,
-  # toolchain, extraSourceFiles, denyConfig, extraCargoLocks, toolPackage
+  # toolchain, extraSourceFiles, denyConfig, extraCargoLocks, gitDependencies, toolPackage
   workspace,
   # the deps-layer flake's own build of the tool, for a workspace that is not deps-layer's
   libraryTool,
@@ -37,10 +37,12 @@
 
   # The real builds' sources: the workspace lock's (every package cargo resolves), plus the test
   # workspaces'. Each layer vendors its own lock instead (nix/deps.nix).
-  workspaceVendorSet = pkgs.callPackage ./vendor.nix {
-    inherit craneLib;
-    cargoLocks = [(root + "/Cargo.lock")] ++ workspace.extraCargoLocks;
-  };
+  vendorSetOf = cargoLocks:
+    pkgs.callPackage ./vendor.nix {
+      inherit craneLib cargoLocks;
+      gitSources = workspace.gitDependencies;
+    };
+  workspaceVendorSet = vendorSetOf ([(root + "/Cargo.lock")] ++ workspace.extraCargoLocks);
   sourceArgs = {
     inherit craneLib root layerDir;
     extraExtensions = nixLib.sourceExtensions;
@@ -126,7 +128,7 @@
     owner = plan.layerBuild name;
   in
     pkgs.callPackage ./deps.nix {
-      inherit craneLib layer;
+      inherit craneLib layer vendorSetOf;
       commonArgs = withBuild commonArgs (resolveBuild (variantPkgs owner.variant) owner.build);
       base =
         if layer.stacksOn == null

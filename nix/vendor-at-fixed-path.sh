@@ -1,38 +1,106 @@
 # shellcheck shell=bash
 # Sourced by every cargo derivation (commonArgs.preConfigure): presents the derivation's vendored
-# sources ($cargoVendorSet, crane's vendor layout: <set>/<registry>/<crate>-<version> -> store
-# path) at ONE fixed path and points cargo there.
+# sources ($cargoVendorSet, nix/vendor.nix: <set>/<folder>/<crate>-<version> -> store path) at ONE
+# fixed path and points cargo there, or, when that path cannot be trusted, at the store path.
 #
-# Why: cargo hashes a registry crate's absolute source path into its fingerprint. Each layer
-# vendors only its own lock (so a CUDA-only change reaches no other layer's inputs), which puts
-# the same crate under a different vendor store path in every layer; at the fixed path it is the
-# same file name everywhere, so a layer stacked on another and the real build reuse its units.
+# Why one path: cargo hashes a registry or git crate's absolute source path into its fingerprint.
+# Each layer vendors only its own lock, which puts a crate under a different vendor store path in
+# every layer; at the fixed path it has the same name everywhere, so a layer stacked on another
+# and the real build reuse its units.
 #
-# Where: /tmp. In Nix's Linux sandbox every build has a private, empty /tmp. Without a sandbox
-# (macOS, sandbox = false) builds share it: the folder only ever gains links, and a link's
-# target is fixed by the crate's name, version and checksum, so concurrent builds agree; a link
-# whose target was garbage-collected is replaced. Cargo ignores entries whose Cargo.toml is missing.
+# Trust (threat model: nix/README.md, "Vendored sources and the fixed path"): cargo compiles
+# whatever the fixed path names, so every entry there must be this derivation's own store path.
+#  - The folder is /tmp/nix-cargo-vendor-<uid>: in Nix's Linux sandbox /tmp is private to the
+#    build and starts empty; elsewhere the uid keeps build users (and users) apart.
+#  - It is used only if it is a real directory owned by this uid and writable by nobody else, in
+#    a /tmp that is sticky (nobody else can rename it away) or ours; so only builds of this uid
+#    ever wrote in it.
+#  - Entries are only added, never changed while they can be read: a link that exists must
+#    name exactly this derivation's store path; one naming a path that no longer exists (garbage
+#    collected, so no running build reads it) is replaced. Any other difference is not ours to
+#    settle.
+#  - Git sources sit in a folder keyed by their locked revision (nix/vendor.nix), so two
+#    revisions of one repository never share a path.
+# When any of that does not hold, the build reads its sources from the store path instead, says
+# why in one line, and compiles again the external crates the layer had compiled elsewhere.
+
+# Prints why the fixed path cannot be used, and fails; silent when it can.
+cargoVendorClaimFolder() {
+  local folder=$1
+  mkdir -m 0755 "$folder" 2>/dev/null || true
+  if [[ -L "$folder" || ! -d "$folder" ]]; then
+    echo "$folder is not a directory"
+    return 1
+  fi
+  if [[ ! -O "$folder" ]]; then
+    echo "$folder belongs to another user"
+    return 1
+  fi
+  if [[ -n "$(find "$folder" -maxdepth 0 -perm /022)" ]]; then
+    echo "$folder is writable by other users"
+    return 1
+  fi
+}
+
+# Prints why an entry cannot be used, and fails; silent when LINK names TARGET afterwards.
+cargoVendorClaimLink() {
+  local link=$1 target=$2 current
+  if [[ ! -L "$link" ]]; then
+    if [[ -e "$link" ]]; then
+      echo "$link is not a link"
+      return 1
+    fi
+    # A concurrent build of this uid may create it first: then it must name the same path.
+    ln -s "$target" "$link" 2>/dev/null && return 0
+  fi
+  current=$(readlink "$link") || {
+    echo "$link cannot be read"
+    return 1
+  }
+  [[ "$current" == "$target" ]] && return 0
+  if [[ -e "$current" ]]; then
+    echo "$link names $current, not this build's $target"
+    return 1
+  fi
+  # The link's store path was collected; replaced in one step, as another build may do too.
+  if ! { ln -s "$target" "$link.$$" && mv -fT "$link.$$" "$link"; }; then
+    echo "$link cannot be replaced"
+    return 1
+  fi
+  [[ "$(readlink "$link")" == "$target" ]] || {
+    echo "$link changed while it was replaced"
+    return 1
+  }
+}
+
+cargoVendorClaimSet() {
+  local set=$1 fixed=$2 folder name crate
+  if [[ ! -k /tmp && ! -O /tmp ]]; then
+    echo "/tmp is neither sticky nor this user's"
+    return 1
+  fi
+  cargoVendorClaimFolder "$fixed" || return 1
+  for folder in "$set"/*; do
+    [[ -d "$folder" ]] || continue
+    name=${folder##*/}
+    cargoVendorClaimFolder "$fixed/$name" || return 1
+    for crate in "$folder"/*; do
+      cargoVendorClaimLink "$fixed/$name/${crate##*/}" "$(readlink -f "$crate")" || return 1
+    done
+  done
+}
 
 cargoVendorAtFixedPath() {
   local set="${cargoVendorSet:?cargoVendorSet is not set}"
-  local fixed=/tmp/nix-cargo-vendor
-  local registry name crate link
-  mkdir -p "$fixed"
-  chmod 1777 "$fixed" 2>/dev/null || true
-  for registry in "$set"/*; do
-    [[ -d "$registry" ]] || continue
-    name=${registry##*/}
-    mkdir -p "$fixed/$name"
-    chmod 1777 "$fixed/$name" 2>/dev/null || true
-    for crate in "$registry"/*; do
-      link="$fixed/$name/${crate##*/}"
-      if [[ ! -e "$link" ]]; then
-        ln -sfn "$(readlink -f "$crate")" "$link"
-      fi
-    done
-  done
-  echo "vendored sources of $set at $fixed"
-  sed "s|$set/|$fixed/|g" "$set/config.toml" >>"${CARGO_HOME:?not defined}/config.toml"
+  local fixed reason
+  fixed=/tmp/nix-cargo-vendor-$(id -u)
+  if reason=$(cargoVendorClaimSet "$set" "$fixed"); then
+    echo "vendored sources of $set at $fixed"
+    sed "s|$set/|$fixed/|g" "$set/config.toml" >>"${CARGO_HOME:?not defined}/config.toml"
+  else
+    echo "vendored sources at their store path, not $fixed ($reason): the external crates the layer compiled are compiled again"
+    cat "$set/config.toml" >>"${CARGO_HOME:?not defined}/config.toml"
+  fi
 }
 
 # The binaries may still name a crate's store path (a build script that canonicalises its

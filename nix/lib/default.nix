@@ -14,6 +14,7 @@ let
   image = import ./image.nix;
   licences = import ./licences.nix;
   workspace = import ./workspace.nix;
+  vendor = import ./vendor.nix;
 
   linuxSystems = ["x86_64-linux" "aarch64-linux"];
   isLinux = system: elem system linuxSystems;
@@ -101,7 +102,7 @@ let
     then {inherit (entry) path keep;}
     else throw "variants: a runtime library is an attribute path or { path = [...]; keep = [globs]; } with at least one glob";
 in {
-  inherit planFile image licences workspace linuxSystems isLinux;
+  inherit planFile image licences workspace vendor linuxSystems isLinux;
 
   # Files besides Cargo's own (.rs, .toml, Cargo.lock) that crates read at build time
   # (include_str!, shaders, kernels, migrations). Anything else (docs, CI) never reaches the build.

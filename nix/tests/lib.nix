@@ -6,6 +6,11 @@ let
   inherit (builtins) attrNames concatStringsSep filter length map toJSON tryEval;
 
   settingsOf = image.settings;
+  gitPackage = name: rev: {
+    inherit name;
+    version = "0.1.0";
+    source = "git+file:///srv/dep?branch=main#${rev}";
+  };
   throws = value: !(tryEval (builtins.deepSeq value value)).success;
 
   # A plan as deps-layer writes it (schema in nix/README.md), built small: the layer `name`
@@ -948,6 +953,52 @@ let
         group = true;
         homeless = true;
       };
+    }
+    {
+      name = "a git source's vendor folder carries its locked revision; registries are left alone";
+      actual = lib.vendor.gitFolders {
+        packages = [
+          {
+            name = "itoa";
+            version = "1.0.0";
+            source = "registry+https://github.com/rust-lang/crates.io-index";
+          }
+          (gitPackage "a" "rev1")
+          (gitPackage "b" "rev1")
+        ];
+        decode = url: url;
+      };
+      expected = [
+        {
+          folder = builtins.hashString "sha256" "file:///srv/dep?branch=main";
+          keyed = "${builtins.hashString "sha256" "file:///srv/dep?branch=main"}-rev1";
+        }
+      ];
+    }
+    {
+      name = "two revisions of one git source get two folders";
+      actual = map (rev: (builtins.head (lib.vendor.gitFolders {
+        packages = [(gitPackage "a" rev)];
+        decode = url: url;
+      })).keyed) ["rev1" "rev2"];
+      expected = map (rev: "${builtins.hashString "sha256" "file:///srv/dep?branch=main"}-${rev}") ["rev1" "rev2"];
+    }
+    {
+      name = "one vendor set with a git source at two revisions, or with none locked, is an error";
+      actual = map (packages: throws (lib.vendor.gitFolders {
+        inherit packages;
+        decode = url: url;
+      })) [
+        [(gitPackage "a" "rev1") (gitPackage "a" "rev2")]
+        [
+          {
+            name = "a";
+            version = "0.1.0";
+            source = "git+file:///srv/dep?branch=main";
+          }
+        ]
+      ];
+      expected = [true true];
     }
     {
       name = "rocm has no layer on aarch64-linux, where it is not built";

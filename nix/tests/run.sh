@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Nix part of scripts/test.sh: parse every .nix file, check formatting (alejandra) and dead
 # code (deadnix), run the nix/lib unit tests, the CI's CUDA store-path filter test, `deps-layer init`
-# on the adopt fixture (nix/tests/adopt.sh) and the flake evaluation tests (nix/tests/eval.sh,
+# on the adopt fixture (nix/tests/adopt.sh), the fixed vendor path against other users
+# (nix/tests/vendor-trust.sh: root, a mount namespace) and the flake evaluation tests (nix/tests/eval.sh,
 # nix/tests/mkflake.sh, adopt.sh's evaluation)
 # where the nix-eval harness and its snapshots are set up.
 # Needs nix-instantiate (any Nix >= 2.8), alejandra and deadnix on PATH (scripts/setup.sh installs them).
@@ -30,6 +31,8 @@ echo "== nix: nix/lib unit tests"
 nix_instantiate --eval --strict nix/tests/lib.nix
 echo "== nix: the CI's CUDA store-path filter"
 nix/tests/cuda-store-paths.sh
+echo "== nix: vendored sources at the fixed path, against other users and builds (no sandbox)"
+nix/tests/vendor-trust.sh
 echo "== nix: flake evaluation tests"
 harness=${NIX_EVAL_SH:-}
 if [[ -z "$harness" && -x ../shared/nix-eval/eval.sh ]]; then
