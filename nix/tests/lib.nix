@@ -977,18 +977,21 @@ let
     }
     {
       name = "two revisions of one git source get two folders";
-      actual = map (rev: (builtins.head (lib.vendor.gitFolders {
-        packages = [(gitPackage "a" rev)];
-        decode = url: url;
-      })).keyed) ["rev1" "rev2"];
+      actual = map (rev:
+        (builtins.head (lib.vendor.gitFolders {
+          packages = [(gitPackage "a" rev)];
+          decode = url: url;
+        }))
+        .keyed) ["rev1" "rev2"];
       expected = map (rev: "${builtins.hashString "sha256" "file:///srv/dep?branch=main"}-${rev}") ["rev1" "rev2"];
     }
     {
       name = "one vendor set with a git source at two revisions, or with none locked, is an error";
-      actual = map (packages: throws (lib.vendor.gitFolders {
-        inherit packages;
-        decode = url: url;
-      })) [
+      actual = map (packages:
+        throws (lib.vendor.gitFolders {
+          inherit packages;
+          decode = url: url;
+        })) [
         [(gitPackage "a" "rev1") (gitPackage "a" "rev2")]
         [
           {
