@@ -358,14 +358,17 @@ fn resolver(manifest: &toml::Table) -> String {
 
 /// The command that regenerates the layer, written into its header.
 pub fn regenerate_command(out_from_root: &str, selection: &[String]) -> String {
-    let mut command = format!("deps-layer generate --out {out_from_root}");
+    let mut command = format!(
+        "deps-layer generate --out {}",
+        crate::shell::word(out_from_root)
+    );
     if selection.is_empty() {
         command.push_str(" --default-members");
     }
     if selection != ["--workspace"] {
         for arg in selection {
             command.push(' ');
-            command.push_str(arg);
+            command.push_str(&crate::shell::word(arg));
         }
     }
     command

@@ -17,6 +17,7 @@ pub mod plan;
 pub mod plan_file;
 pub mod platform;
 pub mod progress;
+pub mod shell;
 pub mod unit_graph;
 pub mod variants;
 pub mod vendor;

@@ -5,10 +5,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use deps_layer::cargo::Cargo;
+use deps_layer::error::Error;
 use deps_layer::generate::{self, DEFAULT_OUT, Options};
 use deps_layer::init::{self, InitOptions};
 use deps_layer::output;
 use deps_layer::progress::Style;
+use deps_layer::shell;
 use deps_layer::verify::{self, VerifyOptions};
 
 const DEFAULT_MANIFEST: &str = "Cargo.toml";
@@ -145,22 +147,30 @@ impl Common {
         }
         words
             .iter()
-            .map(|word| shell_word(word))
+            .map(|word| shell::word(word))
             .collect::<Vec<_>>()
             .join(" ")
     }
 
     /// The output folder and its spelling relative to the workspace root, for the header.
-    fn out(&self, root: &Path) -> (PathBuf, String) {
+    fn out(&self, root: &Path) -> Result<(PathBuf, String), Error> {
         match &self.out {
-            None => (root.join(DEFAULT_OUT), DEFAULT_OUT.to_string()),
+            None => Ok((root.join(DEFAULT_OUT), DEFAULT_OUT.to_string())),
             Some(out) => {
+                if let Some(c) = shell::unprintable(&out.to_string_lossy()) {
+                    return Err(Error::Refused {
+                        path: out.clone(),
+                        reason: format!(
+                            "--out has the control character {c:?}, which the generated files' header cannot show"
+                        ),
+                    });
+                }
                 let absolute = std::path::absolute(out).unwrap_or_else(|_| out.clone());
                 let shown = absolute
                     .strip_prefix(root)
                     .map(|relative| relative.to_string_lossy().into_owned())
                     .unwrap_or_else(|_| out.to_string_lossy().into_owned());
-                (absolute, shown)
+                Ok((absolute, shown))
             }
         }
     }
@@ -194,7 +204,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(common) => {
             let options = common.options();
             let workspace = generate::load_workspace(&options)?;
-            let (out, shown) = common.out(&workspace.root);
+            let (out, shown) = common.out(&workspace.root)?;
             if let Some(warning) = generate::native_cpu_warning(&workspace.root)? {
                 eprintln!("{warning}");
             }
@@ -234,7 +244,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(common) => {
             let options = common.options();
             let workspace = generate::load_workspace(&options)?;
-            let (out, shown) = common.out(&workspace.root);
+            let (out, shown) = common.out(&workspace.root)?;
             let layer = generate::generate_for(&options, &workspace, &shown)?;
             let expected = generate::Layer {
                 files: layer.on_disk(),
@@ -270,19 +280,6 @@ fn program_name() -> String {
         })
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "deps-layer".into())
-}
-
-/// A word as a POSIX shell reads it back.
-fn shell_word(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
 }
 
 fn main() -> ExitCode {

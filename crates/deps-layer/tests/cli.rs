@@ -319,3 +319,40 @@ fn unreadable_lock_is_named() {
     fixture.write("Cargo.lock", "this is = not [ a lock");
     assert_refused(&fixture, &["Cargo.lock"]);
 }
+
+#[test]
+fn refuses_an_out_path_that_would_end_the_header_comment() {
+    let fixture = Fixture::new("basic");
+    let container = fixture.root.parent().unwrap();
+    let before = tree::snapshot(container);
+    // Written unquoted into each generated Cargo.toml's comment, the newline once let the rest
+    // be read as TOML: a [patch] that cargo honoured.
+    let injected = fixture
+        .root
+        .join("deps\n[patch.crates-io]\nfnv = { path = \"/elsewhere\" }\n#");
+    for command in ["generate", "check"] {
+        let output = run(&fixture, command, &injected);
+        let message = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{command}: {message}");
+        assert!(
+            message.contains("control character '\\n'"),
+            "{command}: {message}"
+        );
+        tree::assert_unchanged(&before, &tree::snapshot(container));
+    }
+}
+
+#[test]
+fn an_out_path_with_spaces_is_quoted_in_the_header() {
+    let fixture = Fixture::new("basic");
+    let out = fixture.path("nix/my deps");
+    let generated = run(&fixture, "generate", &out);
+    assert_eq!(generated.status.code(), Some(0), "{}", text(&generated));
+    let manifest = std::fs::read_to_string(out.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("# Regenerate with: deps-layer generate --out 'nix/my deps'"),
+        "{manifest}"
+    );
+    let fresh = run(&fixture, "check", &out);
+    assert_eq!(fresh.status.code(), Some(0), "{}", text(&fresh));
+}
