@@ -18,6 +18,8 @@ export KNN_REQUIRE_VULKAN="${KNN_REQUIRE_VULKAN:-1}"
 # knn-server's full-disk and read-only tests mount a tmpfs in a private mount namespace (root,
 # util-linux's unshare and nsenter) and fail instead of skipping where none can be made.
 export KNN_REQUIRE_MOUNT_NAMESPACE="${KNN_REQUIRE_MOUNT_NAMESPACE:-1}"
+# deps-layer's init test with a read-only root, the same way
+export DEPS_LAYER_REQUIRE_MOUNT_NAMESPACE="${DEPS_LAYER_REQUIRE_MOUNT_NAMESPACE:-1}"
 
 cargo test --workspace --locked
 # knn-server's Vulkan adapter report and refusal, through its router and binary on lavapipe

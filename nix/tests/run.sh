@@ -45,6 +45,8 @@ if [[ -n "$harness" && -f "$standin" ]]; then
   NIX_EVAL_SH="$harness" nix/tests/mkflake.sh
   echo "== nix: deps-layer init on a workspace shaped unlike this one"
   NIX_EVAL_SH="$harness" nix/tests/adopt.sh
+  echo "== nix: a git dependency at two revisions"
+  NIX_EVAL_SH="$harness" nix/tests/git-dependency.sh
 else
   echo "skipped: no nix-eval harness with snapshots (../shared/nix-eval after its setup.sh);" \
     "users' CI runs nix/tests/eval.sh against real nixpkgs"

@@ -202,22 +202,58 @@ fn truncate(path: &Path, len: u64) -> Result<()> {
         .map_err(failed)
 }
 
-fn write_flake(path: &Path, content: &str, replace: bool) -> Result<()> {
+/// The flake written beside its final place before anything else changes, so that a root
+/// where it cannot be written is found before the manifest or the layer are touched; removed
+/// on drop unless put in place.
+fn stage_flake(root: &Path, content: &str) -> Result<tempfile::NamedTempFile> {
+    let failed = |source| Error::Write {
+        path: root.join(FLAKE),
+        source,
+    };
+    let mut staged = tempfile::Builder::new()
+        .prefix(".flake.nix.deps-layer-init-")
+        .tempfile_in(root)
+        .map_err(failed)?;
+    staged.write_all(content.as_bytes()).map_err(failed)?;
+    staged.as_file().sync_all().map_err(failed)?;
+    Ok(staged)
+}
+
+/// The last step of init: the staged flake takes its place in one step; without `replace`, only
+/// if no flake.nix appeared since the check (a hard link fails on an existing name).
+fn place_flake(staged: tempfile::NamedTempFile, path: &Path, replace: bool) -> Result<()> {
     let failed = |source| Error::Write {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = if replace {
-        std::fs::File::create(path)
+    if replace {
+        staged.persist(path).map_err(|err| failed(err.error))?;
     } else {
-        // Created, never opened, should one appear since the check.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
+        std::fs::hard_link(staged.path(), path).map_err(failed)?;
     }
-    .map_err(failed)?;
-    file.write_all(content.as_bytes()).map_err(failed)
+    Ok(())
+}
+
+/// Refuses to append to a manifest that is not a file of the workspace itself: a link would
+/// carry the table to a file elsewhere.
+fn claim_manifest(path: &Path) -> Result<()> {
+    match path.symlink_metadata() {
+        Ok(metadata) if metadata.file_type().is_symlink() => Err(Error::Refused {
+            path: path.to_path_buf(),
+            reason: format!(
+                "it is a symbolic link (to {}); init appends [workspace.metadata.variants] only to \
+                 a manifest that is a file of the workspace: add the table by hand, e.g. `cpu = {{}}`",
+                std::fs::read_link(path)
+                    .map(|target| target.display().to_string())
+                    .unwrap_or_else(|_| "?".into())
+            ),
+        }),
+        Ok(_) => Ok(()),
+        Err(source) => Err(Error::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 pub fn init(options: &InitOptions) -> Result<Report> {
@@ -239,7 +275,11 @@ pub fn init(options: &InitOptions) -> Result<Report> {
         source,
     })?;
     let appended = with_variants_table(&manifest, &manifest_text)?;
+    if appended.is_some() {
+        claim_manifest(&manifest)?;
+    }
     let warning = generate::native_cpu_warning(&root)?;
+    let staged_flake = stage_flake(&root, &flake_text)?;
 
     // The layer is generated from the manifest on disk, so the table goes in first, and comes
     // out again if the layer cannot be written. Cargo reads a `[workspace]` table this creates
@@ -277,7 +317,9 @@ pub fn init(options: &InitOptions) -> Result<Report> {
             )
             .map(|path| (path, layer.files.len()))
         });
-    let (layer, layer_files) = match written {
+    let (layer, layer_files) = match written
+        .and_then(|written| place_flake(staged_flake, &flake, flake_replaced).map(|()| written))
+    {
         Ok(written) => written,
         Err(err) => {
             if appended.is_some() {
@@ -286,7 +328,6 @@ pub fn init(options: &InitOptions) -> Result<Report> {
             return Err(err);
         }
     };
-    write_flake(&flake, &flake_text, flake_replaced)?;
     Ok(Report {
         root,
         flake,

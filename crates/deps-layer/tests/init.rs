@@ -301,3 +301,70 @@ fn init_restores_the_manifest_when_the_table_breaks_the_workspace() {
     assert!(message.contains("add the table by hand"), "{message}");
     tree::assert_unchanged(&before, &tree::snapshot(dir.path()));
 }
+
+/// The table went through a symlinked root manifest into the file it names, outside the
+/// workspace.
+#[test]
+fn init_refuses_to_append_through_a_symlinked_manifest() {
+    let fixture = Fixture::new("adopt");
+    fixture.edit("Cargo.toml", VARIANTS_TABLE, "");
+    let elsewhere = fixture.root.parent().unwrap().join("elsewhere.toml");
+    std::fs::rename(fixture.manifest(), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, fixture.manifest()).unwrap();
+    assert_refused(
+        &fixture,
+        2,
+        &[
+            &format!("refusing to write {}", fixture.manifest().display()),
+            "symbolic link",
+            "add the table by hand",
+        ],
+    );
+}
+
+/// A root where flake.nix cannot be created (a read-only mount; Cargo.toml and nix/ writable, so
+/// that only the flake fails): the manifest once kept the appended table with no flake beside
+/// it. Now the flake is staged before anything else. Needs root and a private mount namespace
+/// (util-linux's unshare); skipped where none can be made unless
+/// DEPS_LAYER_REQUIRE_MOUNT_NAMESPACE=1, which scripts/test.sh sets.
+#[test]
+fn init_changes_nothing_when_the_flake_cannot_be_written() {
+    let fixture = Fixture::new("adopt");
+    fixture.edit("Cargo.toml", VARIANTS_TABLE, "");
+    std::fs::create_dir_all(fixture.path("nix")).unwrap();
+    let container = fixture.root.parent().unwrap();
+    let before = tree::snapshot(container);
+    let root = fixture.root.display().to_string();
+    let script = r#"set -e
+root=$1; shift
+mount --make-rprivate /
+mount --bind "$root" "$root"
+mount --bind "$root/Cargo.toml" "$root/Cargo.toml"
+mount --bind "$root/nix" "$root/nix"
+mount -o remount,bind,ro "$root"
+touch "$root/probe" 2>/dev/null && { echo "the root is still writable"; exit 90; }
+exec "$@""#;
+    let output = Command::new("unshare")
+        .args(["-m", "sh", "-c", script, "sh", &root])
+        .arg(env!("CARGO_BIN_EXE_deps-layer"))
+        .args(["init", "--manifest-path"])
+        .arg(fixture.manifest())
+        .args(["--library", LIBRARY])
+        .output();
+    let namespace_failed = match &output {
+        Err(_) => true,
+        Ok(output) => output.status.code() == Some(1) && text(output).contains("unshare:"),
+    };
+    if namespace_failed {
+        let required = std::env::var("DEPS_LAYER_REQUIRE_MOUNT_NAMESPACE").is_ok_and(|v| v == "1");
+        assert!(!required, "no mount namespace: {output:?}");
+        println!("SKIPPED: no mount namespace (root and util-linux's unshare needed): {output:?}");
+        return;
+    }
+    let output = output.unwrap();
+    let message = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(message.contains("flake.nix"), "{message}");
+    assert!(message.contains("Read-only file system"), "{message}");
+    tree::assert_unchanged(&before, &tree::snapshot(container));
+}
