@@ -63,3 +63,17 @@ build_deps_layer() {
     cp "$(cargo metadata -q --no-deps --format-version 1 --manifest-path "$checkout/Cargo.toml" | jq -r .target_directory)/debug/deps-layer" "$work/deps-layer"
   fi
 }
+
+# A crate NAME 0.1.0 in a new git work tree DIR (branch main); each commit makes `NAME::origin()`
+# return MARKER, so a binary prints the revision it was built from.
+git_crate_init() { # DIR NAME
+  mkdir -p "$1/src"
+  git -C "$1" init -q -b main
+  printf '[package]\nname = "%s"\nversion = "0.1.0"\nedition = "2021"\n' "$2" >"$1/Cargo.toml"
+}
+git_crate_commit() { # DIR MARKER -> the commit id
+  printf 'pub fn origin() -> &%sstatic str { "%s" }\n' "'" "$2" >"$1/src/lib.rs"
+  git -C "$1" add -A
+  git -C "$1" -c user.name=test -c user.email=test@example.invalid commit -q -m "$2"
+  git -C "$1" rev-parse HEAD
+}

@@ -18,16 +18,8 @@ build_deps_layer
 # --- the git repository, at two revisions of one branch
 repo="$work/dep.git"
 dep="$work/dep"
-mkdir -p "$dep/src"
-git -C "$dep" init -q -b main
-printf '[package]\nname = "dep"\nversion = "0.1.0"\nedition = "2021"\n' >"$dep/Cargo.toml"
-commit() { # MARKER -> commit id
-  printf 'pub const REVISION: &str = "%s";\n' "$1" >"$dep/src/lib.rs"
-  git -C "$dep" add -A
-  git -C "$dep" -c user.name=t -c user.email=t@t commit -q -m "$1"
-  git -C "$dep" rev-parse HEAD
-}
-rev1=$(commit revision-one)
+git_crate_init "$dep" dep
+rev1=$(git_crate_commit "$dep" revision-one)
 git clone -q --bare "$dep" "$repo"
 
 # --- the workspace: a binary that prints the dependency's revision
@@ -42,26 +34,10 @@ edition = "2021"
 [dependencies]
 dep = { git = "file://$repo", branch = "main" }
 EOF
-echo 'fn main() { println!("{}", dep::REVISION); }' >"$app/src/main.rs"
+echo 'fn main() { println!("{}", dep::origin()); }' >"$app/src/main.rs"
 cargo generate-lockfile -q --manifest-path "$app/Cargo.toml"
 "$work/deps-layer" generate --manifest-path "$app/Cargo.toml" >/dev/null
-flake() { # MKFLAKE-ARGUMENTS
-  cat >"$app/flake.nix" <<EOF
-{
-  inputs = {
-    nixpkgs.url = "github:NixOS/nixpkgs/nixpkgs-unstable";
-    deps-layer.url = "github:example/deps-layer";
-  };
-  outputs = inputs:
-    inputs.deps-layer.lib.mkFlake {
-      inherit inputs;
-      root = ./.;
-$1
-    };
-}
-EOF
-}
-flake ""
+flake "$app" ""
 source_of() { grep -o "git+file://[^\"]*#$1" "$app/Cargo.lock" | head -n 1; }
 expect "the lock pins the first revision" "$(source_of "$rev1")" "git+file://$repo?branch=main#$rev1"
 
@@ -87,7 +63,7 @@ else
   say "== crane's outputHashes: the checkout becomes a fixed-output fetch"
   # crane's fetchgit fetches LFS objects too; the harness's nixpkgs stand-in has no git-lfs, so
   # evaluation gets a placeholder (nothing is built here).
-  flake "      gitDependencies.outputHashes.\"git+file://$repo?branch=main#$rev1\" = \"sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\";
+  flake "$app" "      gitDependencies.outputHashes.\"git+file://$repo?branch=main#$rev1\" = \"sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\";
         gitDependencies.overrideVendorGitCheckout = ps: drv: drv.overrideAttrs (_: {checkoutOf = builtins.concatStringsSep \" \" (map (p: p.name) ps);});
         overlays = [(final: prev: {git-lfs = prev.git-lfs or prev.git;})];"
   expect "the checkout's source is fetched with the given hash" \
@@ -97,17 +73,17 @@ else
     "$(nixc "$app" derivation show --recursive "path:.#packages.$system.default" |
       jq -r '[.[] | .env.checkoutOf? // empty] | unique | join(" ")')" "dep"
 fi
-flake "      gitDependencies.outputHash = {};"
+flake "$app" "      gitDependencies.outputHash = {};"
 if err=$(nixc "$app" eval --raw "path:.#packages.$system.default.drvPath" 2>&1); then
   fail "a misspelt gitDependencies setting was accepted"
 else
   expect "a misspelt gitDependencies setting is named" \
     "$(grep -c "gitDependencies takes outputHashes and overrideVendorGitCheckout, not outputHash" <<<"$err")" 1
 fi
-flake ""
+flake "$app" ""
 
 say "== revision two: same URL, branch, crate and version"
-rev2=$(commit revision-two)
+rev2=$(git_crate_commit "$dep" revision-two)
 git -C "$repo" fetch -q "$dep" main:main
 cargo update -q --manifest-path "$app/Cargo.toml" -p dep
 "$work/deps-layer" generate --manifest-path "$app/Cargo.toml" >/dev/null

@@ -1,13 +1,31 @@
 # shellcheck shell=bash
 # Sourced by the tests that evaluate a workspace calling this checkout as its `deps-layer` flake
 # input (mkflake.sh, adopt.sh). Needs $checkout, $work and $system set, and say(); defines
-# $library, nixc and the derivation readers below.
+# $library, flake, nixc and the derivation readers below.
 : "${checkout:?}" "${work:?}" "${system:?}"
 
 # The library: this checkout's files (tracked and unignored), as the input `deps-layer`.
 library="$work/library"
 mkdir -p "$library"
 (cd "$checkout" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) | tar -xf - -C "$library"
+
+# A workspace's flake.nix calling the library's mkFlake with the given arguments (Nix text).
+flake() { # DIR MKFLAKE-ARGUMENTS
+  cat >"$1/flake.nix" <<EOF
+{
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixpkgs-unstable";
+    deps-layer.url = "github:example/deps-layer";
+  };
+  outputs = inputs:
+    inputs.deps-layer.lib.mkFlake {
+      inherit inputs;
+      root = ./.;
+$2
+    };
+}
+EOF
+}
 
 # --- running nix --------------------------------------------------------------------------------
 # Through the harness the library's own inputs need local copies too: the harness's flags for the

@@ -40,23 +40,6 @@ EOF
   cargo generate-lockfile -q --offline --manifest-path "$1/Cargo.toml" 2>/dev/null ||
     cargo generate-lockfile -q --manifest-path "$1/Cargo.toml"
 }
-flake() { # DIR MKFLAKE-ARGUMENTS
-  cat >"$1/flake.nix" <<EOF
-{
-  inputs = {
-    nixpkgs.url = "github:NixOS/nixpkgs/nixpkgs-unstable";
-    deps-layer.url = "github:example/deps-layer";
-  };
-  outputs = inputs:
-    inputs.deps-layer.lib.mkFlake {
-      inherit inputs;
-      root = ./.;
-$2
-    };
-}
-EOF
-}
-
 say "== (1) nothing configured"
 one="$work/one"
 workspace "$one"

@@ -57,16 +57,8 @@ registry_folder=$(printf '%s' "$registry_id" | sha256sum | cut -d' ' -f1)
 
 git_repo="$scratch/gitdep.git"
 git_work="$scratch/gitdep"
-mkdir -p "$git_work/src"
-git -C "$git_work" init -q -b main
-printf '[package]\nname = "gitdep"\nversion = "0.1.0"\nedition = "2021"\n' >"$git_work/Cargo.toml"
-commit_revision() { # MARKER -> commit id
-  printf 'pub fn origin() -> &%sstatic str { "%s" }\n' "'" "$1" >"$git_work/src/lib.rs"
-  git -C "$git_work" add -A
-  git -C "$git_work" -c user.name=t -c user.email=t@t commit -q -m "$1"
-  git -C "$git_work" rev-parse HEAD
-}
-rev1=$(commit_revision gitdep-rev1)
+git_crate_init "$git_work" gitdep
+rev1=$(git_crate_commit "$git_work" gitdep-rev1)
 git clone -q --bare "$git_work" "$git_repo"
 
 # The workspace: a binary printing the code of both dependencies.
@@ -104,10 +96,13 @@ vendor_set() { # LOCK REV ITOA_DIR -> set folder
     echo "git folder '$folder' does not carry the locked revision $rev" >&2
     exit 1
   }
-  git_checkout="$store/$RANDOM$RANDOM-cargo-git-gitdep-$rev"
-  mkdir -p "$git_checkout/gitdep-0.1.0"
-  git -C "$git_repo" archive "$rev" | tar -x -C "$git_checkout/gitdep-0.1.0"
-  printf '{"files":{},"package":null}' >"$git_checkout/gitdep-0.1.0/.cargo-checksum.json"
+  # one checkout per revision, as one fetch derivation per revision gives
+  git_checkout="$store/cargo-git-gitdep-$rev"
+  if [[ ! -d "$git_checkout" ]]; then
+    mkdir -p "$git_checkout/gitdep-0.1.0"
+    git -C "$git_repo" archive "$rev" | tar -x -C "$git_checkout/gitdep-0.1.0"
+    printf '{"files":{},"package":null}' >"$git_checkout/gitdep-0.1.0/.cargo-checksum.json"
+  fi
   mkdir -p "$set/$folder"
   ln -s "$git_checkout/gitdep-0.1.0" "$set/$folder/gitdep-0.1.0"
   cat >"$set/config.toml" <<EOF
@@ -142,7 +137,7 @@ ln -s "$honest_itoa" "$scratch/honest-registry/itoa-1.0.19"
 (cd "$app" && CARGO_HOME="$lock_home" cargo generate-lockfile -q)
 cp "$app/Cargo.lock" "$scratch/rev1.lock"
 set_rev1=$(vendor_set "$scratch/rev1.lock" "$rev1" "$honest_itoa")
-rev2=$(commit_revision gitdep-rev2)
+rev2=$(git_crate_commit "$git_work" gitdep-rev2)
 git -C "$git_repo" fetch -q "$git_work" main:main
 (cd "$app" && CARGO_HOME="$lock_home" cargo update -q -p gitdep)
 cp "$app/Cargo.lock" "$scratch/rev2.lock"
@@ -163,6 +158,13 @@ chown -R 6666:6666 "$evil"
 chmod 0777 "$scratch"
 
 as_other() { setpriv --reuid 6666 --regid 6666 --clear-groups -- "$@"; }
+expect_denied() { # WHAT COMMAND... (run as the other user)
+  if as_other "${@:2}" 2>/dev/null; then
+    fail "$1: it was allowed"
+  else
+    say "    ok: $1: denied"
+  fi
+}
 
 # One build: its own folder and cargo home, the hook sourced, cargo run offline on the lock.
 builds=0
@@ -246,11 +248,8 @@ as_other ln -sfn "$evil/itoa-1.0.19" "$(fixed 30001)/$registry_folder/itoa-1.0.1
 expect_build "E after the swap" 30001 "$scratch/rev1.lock" "$set_rev1" "honest-itoa gitdep-rev1" "vendored sources at their store path, not $(fixed 30001) (*)*"
 reset_tmp
 expect_build "E' the build user's own folder" 30001 "$scratch/rev1.lock" "$set_rev1" "honest-itoa gitdep-rev1" "vendored sources of * at $(fixed 30001)"
-if as_other ln -sfn "$evil/itoa-1.0.19" "$(fixed 30001)/$registry_folder/itoa-1.0.19" 2>/dev/null; then
-  fail "E': another user could swap a link in a build user's folder"
-else
-  say "    ok: E': another user cannot swap a link in a build user's folder"
-fi
+expect_denied "E': another user swaps a link in a build user's folder" \
+  ln -sfn "$evil/itoa-1.0.19" "$(fixed 30001)/$registry_folder/itoa-1.0.19"
 
 say "== F: an entry cargo cannot parse"
 reset_tmp
@@ -260,11 +259,8 @@ as_other ln -s "$evil/broken-9.9.9" "$(fixed 30001)/$registry_folder/broken-9.9.
 expect_build "F in a folder another user made" 30001 "$scratch/rev1.lock" "$set_rev1" "honest-itoa gitdep-rev1" "vendored sources at their store path, not $(fixed 30001) ($(fixed 30001) belongs to another user)*"
 reset_tmp
 expect_build "F' the build user's own folder" 30001 "$scratch/rev1.lock" "$set_rev1" "honest-itoa gitdep-rev1" "vendored sources of * at $(fixed 30001)"
-if as_other ln -s "$evil/broken-9.9.9" "$(fixed 30001)/$registry_folder/broken-9.9.9" 2>/dev/null; then
-  fail "F': another user could add an entry to a build user's folder"
-else
-  say "    ok: F': another user cannot add an entry to a build user's folder"
-fi
+expect_denied "F': another user adds an entry to a build user's folder" \
+  ln -s "$evil/broken-9.9.9" "$(fixed 30001)/$registry_folder/broken-9.9.9"
 expect_build "F' next build" 30001 "$scratch/rev1.lock" "$set_rev1" "honest-itoa gitdep-rev1" "vendored sources of * at $(fixed 30001)"
 
 say "== entries of the build user's own folder: collected ones replaced, others never changed"
