@@ -7,6 +7,7 @@ pub mod cargo;
 pub mod check;
 pub mod error;
 pub mod generate;
+pub mod held_dir;
 pub mod init;
 mod init_pins;
 pub mod lock;

@@ -6,15 +6,19 @@
 //! interrupted one left beside it.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::held_dir::{HeldDir, Identity};
 
-/// Test hook: `DEPS_LAYER_PAUSE_AT=<step>` stops a replacement at that step (`staging`, `staged`,
-/// `swapped`) so a test can kill the process there, as an interruption would.
+/// Test hook: `DEPS_LAYER_PAUSE_AT=<step>` stops a replacement at that step (`claimed`,
+/// `staging`, `staged`, `swapped`) so a test can kill the process there, as an interruption would,
+/// or change the file system under it.
 pub const PAUSE_VAR: &str = "DEPS_LAYER_PAUSE_AT";
+/// With the pause: the run goes on once this file no longer exists.
+pub const RESUME_VAR: &str = "DEPS_LAYER_RESUME_WHEN_GONE";
 
 /// The file that proves a folder is the tool's to replace.
 #[derive(Debug, Clone)]
@@ -115,6 +119,10 @@ pub enum State {
 pub struct Claim {
     pub path: PathBuf,
     pub state: State,
+    /// The folder checked and its parent, as they were then: a replacement goes on only in
+    /// those very folders.
+    pub identity: Option<Identity>,
+    pub parent_identity: Option<Identity>,
 }
 
 /// Checks that `out` may be written by the owner of `marker`, touching nothing.
@@ -172,12 +180,19 @@ pub fn claim(out: &Path, marker: &Marker, protected: &[Protected]) -> Result<Cla
             )));
         }
     }
+    let parent_identity = path.parent().and_then(|parent| Identity::of(parent).ok());
     if found.is_none() {
         return Ok(Claim {
             path,
             state: State::Missing,
+            identity: None,
+            parent_identity,
         });
     }
+    let identity = Some(Identity::of(&path).map_err(|source| Error::Read {
+        path: path.clone(),
+        source,
+    })?);
     let git = path.join(".git");
     if git.symlink_metadata().is_ok() {
         return Err(refuse(format!(
@@ -193,6 +208,8 @@ pub fn claim(out: &Path, marker: &Marker, protected: &[Protected]) -> Result<Cla
         return Ok(Claim {
             path,
             state: State::Empty,
+            identity,
+            parent_identity,
         });
     }
     if !marker.is_in(&path) && !marker.earlier_output(&path) {
@@ -219,11 +236,15 @@ pub fn claim(out: &Path, marker: &Marker, protected: &[Protected]) -> Result<Cla
     Ok(Claim {
         path,
         state: State::Owned,
+        identity,
+        parent_identity,
     })
 }
 
 /// Replaces the folder `out` with `files` and the marker: written into a staging folder beside
-/// it, then swapped into place in one rename. Returns the resolved path written.
+/// it, then swapped into place in one rename. Returns the resolved path written. From the claim
+/// on, the parent folder is held open and every step goes through it, and it must be the parent
+/// the claim checked; the folder swapped out is deleted only if it is the one the claim checked.
 pub fn replace_dir(
     out: &Path,
     marker: &Marker,
@@ -231,44 +252,89 @@ pub fn replace_dir(
     protected: &[Protected],
 ) -> Result<PathBuf> {
     let claim = claim(out, marker, protected)?;
-    let path = claim.path;
+    let path = claim.path.clone();
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(Error::Refused {
             path: out.to_path_buf(),
             reason: "it has no parent folder to stage the new content in".into(),
         });
     };
+    pause_at("claimed");
+    let changed = || Error::Refused {
+        path: path.clone(),
+        reason: format!(
+            "its parent folder {} changed while it was checked (replaced, or a link now)",
+            parent.display()
+        ),
+    };
     std::fs::create_dir_all(parent).map_err(|source| Error::Write {
         path: parent.to_path_buf(),
         source,
     })?;
+    let held = HeldDir::open(parent).map_err(|_| changed())?;
+    if let Some(expected) = claim.parent_identity
+        && held.identity().ok() != Some(expected)
+    {
+        return Err(changed());
+    }
     let prefix = marker.staging_prefix(name);
-    remove_leftovers(parent, &prefix, marker)?;
-    // Kept on drop: a killed run leaves it for the next run, which knows it by its marker.
-    let staging = tempfile::Builder::new()
-        .prefix(&prefix)
-        .tempdir_in(parent)
-        .map_err(|source| Error::Write {
-            path: parent.to_path_buf(),
-            source,
-        })?
-        .keep();
-    let swapped = stage(&staging, marker, files).and_then(|()| {
+    remove_leftovers(&held, &prefix, marker)?;
+    // Kept if the process is killed: the next run knows it by its prefix and marker.
+    let staging = create_staging(&held, &prefix)?;
+    let swapped = stage(&held, &staging, marker, files).and_then(|()| {
         pause_at("staged");
-        swap_into_place(&staging, &path, claim.state, &prefix)
+        swap_into_place(&held, &staging, name, &claim)
     });
-    // After a swap the staging folder holds the previous content; on failure, the partial new one.
-    let _ = std::fs::remove_dir_all(&staging);
+    // After a swap the staging name holds the previous content; on failure, the partial new one.
+    let _ = held.remove_tree(&staging);
     swapped?;
     Ok(path)
 }
 
+fn create_staging(held: &HeldDir, prefix: &str) -> Result<OsString> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or_default();
+    for attempt in 0..100u32 {
+        let name = OsString::from(format!(
+            "{prefix}{}-{nanos:x}-{attempt}",
+            std::process::id()
+        ));
+        match held.create_dir(&name) {
+            Ok(()) => return Ok(name),
+            Err(err) if err.kind() == ErrorKind::AlreadyExists => continue,
+            Err(source) => {
+                return Err(Error::Write {
+                    path: held.path_of(&name),
+                    source,
+                });
+            }
+        }
+    }
+    Err(Error::Write {
+        path: held.path_of(OsStr::new(prefix)),
+        source: std::io::Error::from(ErrorKind::AlreadyExists),
+    })
+}
+
 /// Writes the marker first, so that a run killed while staging leaves a folder the next run
 /// recognises as its own.
-fn stage(staging: &Path, marker: &Marker, files: &BTreeMap<String, String>) -> Result<()> {
-    write_file(&staging.join(marker.file), marker.text)?;
-    for (index, (relative, content)) in files.iter().enumerate() {
-        write_file(&staging.join(relative), content)?;
+fn stage(
+    held: &HeldDir,
+    staging: &OsStr,
+    marker: &Marker,
+    files: &BTreeMap<String, String>,
+) -> Result<()> {
+    let failed = |source| Error::Write {
+        path: held.path_of(staging),
+        source,
+    };
+    let dir = held.child(staging).map_err(failed)?;
+    dir.create_file(OsStr::new(marker.file), marker.text.as_bytes())
+        .map_err(failed)?;
+    for (index, file) in files.iter().enumerate() {
+        dir.write_files([file]).map_err(failed)?;
         if index == 0 {
             pause_at("staging");
         }
@@ -276,49 +342,60 @@ fn stage(staging: &Path, marker: &Marker, files: &BTreeMap<String, String>) -> R
     Ok(())
 }
 
-fn swap_into_place(staging: &Path, path: &Path, state: State, prefix: &str) -> Result<()> {
+fn swap_into_place(held: &HeldDir, staging: &OsStr, name: &OsStr, claim: &Claim) -> Result<()> {
     let failed = |source| Error::Write {
-        path: path.to_path_buf(),
+        path: claim.path.clone(),
         source,
     };
-    match state {
-        State::Missing => std::fs::rename(staging, path).map_err(failed)?,
-        State::Empty | State::Owned => match exchange(staging, path) {
-            Ok(()) => {}
-            // Filesystems without an atomic exchange: move the old folder aside under our
-            // prefix, then the new one in. Only here can a kill between the two renames leave the
-            // path empty; the old content stays beside it and the next run cleans it up.
-            Err(err) if exchange_unsupported(&err) => {
-                let aside = staging.with_file_name(format!(
-                    "{prefix}previous-{}",
-                    staging
-                        .file_name()
-                        .map(|name| name.to_string_lossy().into_owned())
-                        .unwrap_or_default()
-                ));
-                std::fs::rename(path, &aside).map_err(failed)?;
-                if let Err(source) = std::fs::rename(staging, path) {
-                    let _ = std::fs::rename(&aside, path);
-                    return Err(failed(source));
+    match claim.state {
+        State::Missing => held.rename(staging, name).map_err(failed)?,
+        State::Empty | State::Owned => {
+            let aside = match held.exchange(staging, name) {
+                Ok(()) => staging.to_os_string(),
+                // Filesystems without an atomic exchange: move the old folder aside under our
+                // prefix, then the new one in. Only here can a kill between the two renames
+                // leave the path empty; the old content stays beside it and the next run cleans
+                // it up.
+                Err(err) if exchange_unsupported(&err) => {
+                    let mut aside = staging.to_os_string();
+                    aside.push("-previous");
+                    held.rename(name, &aside).map_err(failed)?;
+                    if let Err(source) = held.rename(staging, name) {
+                        let _ = held.rename(&aside, name);
+                        return Err(failed(source));
+                    }
+                    aside
                 }
-                let _ = std::fs::remove_dir_all(&aside);
+                Err(source) => return Err(failed(source)),
+            };
+            // What was swapped out must be the folder the claim checked: anything put in its
+            // place since is not ours to delete, and goes back.
+            if held.identity_of(&aside).ok().flatten() != claim.identity {
+                let restored = if aside == staging {
+                    held.exchange(staging, name)
+                } else {
+                    held.rename(name, staging)
+                        .and_then(|()| held.rename(&aside, name))
+                };
+                return Err(Error::Refused {
+                    path: claim.path.clone(),
+                    reason: if restored.is_ok() {
+                        "it was replaced by another folder while it was checked; that folder was left as it is".into()
+                    } else {
+                        format!(
+                            "it was replaced by another folder while it was checked, which is now at {}",
+                            held.path_of(&aside).display()
+                        )
+                    },
+                });
             }
-            Err(source) => return Err(failed(source)),
-        },
+            if aside != staging {
+                let _ = held.remove_tree(&aside);
+            }
+        }
     }
     pause_at("swapped");
     Ok(())
-}
-
-#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    use rustix::fs::{CWD, RenameFlags, renameat_with};
-    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(std::io::Error::from)
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
-fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
-    Err(std::io::Error::from(ErrorKind::Unsupported))
 }
 
 #[cfg(unix)]
@@ -336,25 +413,29 @@ fn exchange_unsupported(err: &std::io::Error) -> bool {
 
 /// Staging folders of interrupted runs: our prefix, and our marker or nothing at all (killed
 /// before the marker was written); or those of earlier versions, holding only their output.
-fn remove_leftovers(parent: &Path, prefix: &str, marker: &Marker) -> Result<()> {
-    let entries = std::fs::read_dir(parent).map_err(|source| Error::Read {
-        path: parent.to_path_buf(),
+fn remove_leftovers(held: &HeldDir, prefix: &str, marker: &Marker) -> Result<()> {
+    let read_failed = |source| Error::Read {
+        path: held.path_of(OsStr::new("")),
         source,
-    })?;
-    for entry in entries.flatten() {
-        let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
-        let name = entry.file_name().to_string_lossy().into_owned();
+    };
+    for (name, kind) in held.entries().map_err(read_failed)? {
+        let text = name.to_string_lossy();
         let earlier = marker
             .earlier
-            .is_some_and(|earlier| name.starts_with(earlier.staging_prefix));
-        if !is_dir || !(name.starts_with(prefix) || earlier) {
+            .is_some_and(|earlier| text.starts_with(earlier.staging_prefix));
+        if kind != rustix::fs::FileType::Directory || !(text.starts_with(prefix) || earlier) {
             continue;
         }
-        let path = entry.path();
-        let empty = std::fs::read_dir(&path).is_ok_and(|mut entries| entries.next().is_none());
-        if empty || marker.is_in(&path) || (earlier && marker.earlier_output(&path)) {
-            std::fs::remove_dir_all(&path).map_err(|source| Error::Write {
-                path: path.clone(),
+        let Ok(dir) = held.child(&name) else {
+            continue;
+        };
+        let empty = dir.entries().is_ok_and(|entries| entries.is_empty());
+        let marked = dir
+            .read_file(OsStr::new(marker.file))
+            .is_ok_and(|text| text.lines().next() == Some(marker.signature()));
+        if empty || marked || (earlier && marker.earlier_output(&held.path_of(&name))) {
+            held.remove_tree(&name).map_err(|source| Error::Write {
+                path: held.path_of(&name),
                 source,
             })?;
         }
@@ -502,8 +583,12 @@ fn find_git(dir: &Path) -> Result<Option<PathBuf>> {
 fn pause_at(step: &str) {
     if std::env::var_os(PAUSE_VAR).is_some_and(|wanted| wanted == step) {
         eprintln!("paused at {step}");
+        let resume = std::env::var_os(RESUME_VAR).map(PathBuf::from);
         loop {
-            std::thread::sleep(std::time::Duration::from_secs(1));
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if resume.as_ref().is_some_and(|file| !file.exists()) {
+                return;
+            }
         }
     }
 }

@@ -343,3 +343,99 @@ fn adopts_a_layer_written_before_the_marker_and_its_leftovers() {
     let fresh = check(&fixture, &out);
     assert_eq!(fresh.status.code(), Some(0), "{}", text(&fresh));
 }
+
+/// `generate` paused at `step` while `change` runs on the file system, then resumed: its output.
+fn generate_changing_at(
+    fixture: &Fixture,
+    out: &Path,
+    step: &str,
+    change: impl FnOnce(),
+) -> Output {
+    let resume = fixture.root.parent().unwrap().join("resume");
+    std::fs::write(&resume, "").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deps-layer"))
+        .args(["generate", "--offline", "--manifest-path"])
+        .arg(fixture.manifest())
+        .arg("--out")
+        .arg(out)
+        .env(deps_layer::output::PAUSE_VAR, step)
+        .env(deps_layer::output::RESUME_VAR, &resume)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            panic!("generate never reached {step} ({status}):\n{seen}");
+        }
+        seen.push_str(&line);
+        if line.trim_end() == format!("paused at {step}") {
+            break;
+        }
+    }
+    change();
+    std::fs::remove_file(&resume).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let mut output = child.wait_with_output().unwrap();
+    output.stderr = format!("{seen}{rest}").into_bytes();
+    output
+}
+
+/// Between the check of `--out` and the swap, its parent is moved away and a link to another
+/// folder put in its place, which holds an unmarked folder of the same name: that folder was once
+/// swapped out and deleted. The parent is now held open from the check on.
+#[test]
+fn a_parent_replaced_by_a_link_during_generate_redirects_nothing() {
+    for (step, succeeds) in [("claimed", false), ("staged", true)] {
+        let fixture = Fixture::new("basic");
+        let parent = fixture.path("nix");
+        let out = parent.join("deps");
+        let first = generate(&fixture, &out);
+        assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+        let container = container(&fixture);
+        let victim = container.join("victim");
+        std::fs::create_dir_all(victim.join("deps")).unwrap();
+        std::fs::write(victim.join("deps/notes"), "someone's\n").unwrap();
+        let moved = container.join("nix-moved");
+        fixture.edit(
+            "Cargo.toml",
+            "simd = { features = [\"server/simd\"] }",
+            "simd = { features = [\"server/simd\", \"server/accel\"] }",
+        );
+        let before_victim = tree::snapshot(&victim);
+        let before_layer = tree::snapshot(&out);
+
+        let output = generate_changing_at(&fixture, &out, step, || {
+            std::fs::rename(&parent, &moved).unwrap();
+            std::os::unix::fs::symlink(&victim, &parent).unwrap();
+        });
+        let message = text(&output);
+        tree::assert_unchanged(&before_victim, &tree::snapshot(&victim));
+        if succeeds {
+            // Held from the claim on: the layer went into the folder checked, now moved.
+            assert_eq!(output.status.code(), Some(0), "{step}: {message}");
+            assert_ne!(
+                before_layer,
+                tree::snapshot(&moved.join("deps")),
+                "{step}: the new layer is in the folder held"
+            );
+        } else {
+            assert_eq!(output.status.code(), Some(2), "{step}: {message}");
+            assert!(
+                message.contains("changed while it was checked"),
+                "{step}: {message}"
+            );
+            tree::assert_unchanged(&before_layer, &tree::snapshot(&moved.join("deps")));
+        }
+        let beside: Vec<_> = std::fs::read_dir(&moved)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(beside, ["deps"], "{step}: nothing is left beside the layer");
+    }
+}
