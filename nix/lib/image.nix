@@ -85,6 +85,9 @@ in rec {
   in
     [
       "SSL_CERT_FILE=${caBundle}"
+      # The home is the first volume: a library's cache (Mesa's shader cache, NVIDIA's) would land
+      # in the service's data. /tmp is the image's own, writable by every user.
+      "XDG_CACHE_HOME=/tmp/.cache"
     ]
     ++ (
       if ldPath != ""

@@ -845,13 +845,13 @@ let
       };
     }
     {
-      name = "the cpu image env has no accelerator variables";
+      name = "the cpu image env has no accelerator variables; caches go to /tmp, not the data volume";
       actual = image.env {
         accelerator = null;
         system = "x86_64-linux";
         caBundle = "/ca.crt";
       };
-      expected = ["SSL_CERT_FILE=/ca.crt"];
+      expected = ["SSL_CERT_FILE=/ca.crt" "XDG_CACHE_HOME=/tmp/.cache"];
     }
     {
       name = "the cuda image env names devices, capabilities and the toolkit's library dirs";
@@ -863,6 +863,7 @@ let
       };
       expected = [
         "SSL_CERT_FILE=/ca.crt"
+        "XDG_CACHE_HOME=/tmp/.cache"
         "LD_LIBRARY_PATH=/nix/store/a-nvrtc/lib:/usr/lib/x86_64-linux-gnu:/usr/lib64:/usr/lib"
         "NVIDIA_VISIBLE_DEVICES=all"
         "NVIDIA_DRIVER_CAPABILITIES=compute,utility"
@@ -879,6 +880,7 @@ let
       };
       expected = [
         "SSL_CERT_FILE=/ca.crt"
+        "XDG_CACHE_HOME=/tmp/.cache"
         "LD_LIBRARY_PATH=/nix/store/l-loader/lib:/usr/lib/aarch64-linux-gnu:/usr/lib64:/usr/lib"
         "NVIDIA_VISIBLE_DEVICES=all"
         "NVIDIA_DRIVER_CAPABILITIES=compute,graphics,utility"
@@ -933,6 +935,7 @@ let
       };
       expected = [
         "SSL_CERT_FILE=/ca.crt"
+        "XDG_CACHE_HOME=/tmp/.cache"
         "LD_LIBRARY_PATH=/nix/store/c-clr/lib"
       ];
     }
