@@ -35,7 +35,6 @@
         ports = [8080];
         volumes = ["/data"];
       };
-      denyConfig = ./nix/deny.toml;
       # This workspace is deps-layer's own: its tool is the member, not a build of the library's.
       toolPackage = "deps-layer";
       # Lock files of the test workspaces the tests build offline (deps-layer's fixtures): their

@@ -47,17 +47,24 @@ in {
     version = "0";
   };
 
-  deny = craneLib.cargoDeny (commonArgs
-    // {
-      src = srcWithNix;
-      pname = "workspace";
-      version = "0";
-      # Without an allow list every licence is refused, so no list means no licence check.
-      cargoDenyChecks =
-        if denyConfig == null
-        then "bans sources"
-        else "--config ${escapeShellArg denyConfig} bans licenses sources";
-    });
+  deny =
+    craneLib.cargoDeny (commonArgs
+      // {
+        src = srcWithNix;
+        pname = "workspace";
+        version = "0";
+        # Without an allow list every licence is refused, so no list means no licence check.
+        cargoDenyChecks =
+          if denyConfig == null
+          then "bans sources"
+          else "bans licenses sources";
+        # cargo-deny finds deny.toml at the root by itself; `--config` sits after `check` up to
+        # 0.19 and before it from 0.20, so a configuration elsewhere is put there instead.
+        preBuild =
+          lib.optionalString (denyConfig != null && denyConfig != "deny.toml")
+          "cp ${escapeShellArg denyConfig} deny.toml
+";
+      });
 
   # The layer folder must be what `deps-layer generate` writes for the committed workspace.
   deps-layer-check = craneLib.mkCargoDerivation (commonArgs
