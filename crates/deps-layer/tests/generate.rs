@@ -125,6 +125,32 @@ fn layer_ignores_edits_to_the_workspace_crates() {
     assert_eq!(fixture.generate(), baseline, "after renaming a member");
 }
 
+/// The lock's entry for `package` replaced by the one of another fixture's lock, as `cargo update
+/// -p <package> --precise <its version>` would write it. Written directly: a directory source
+/// (a Nix check's vendored crates) ignores `--precise`.
+fn lock_package_as_in(fixture: &Fixture, package: &str, other: &str) {
+    let entry = |lock: &str| -> String {
+        let start = lock
+            .find(&format!("[[package]]\nname = \"{package}\"\n"))
+            .unwrap_or_else(|| panic!("no {package} in {lock}"));
+        let end = lock[start + 1..]
+            .find("\n\n")
+            .map_or(lock.len(), |end| start + 1 + end);
+        lock[start..end].to_string()
+    };
+    let theirs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(other)
+            .join("Cargo.lock"),
+    )
+    .unwrap();
+    let ours = fixture.read("Cargo.lock");
+    let updated = ours.replace(&entry(&ours), &entry(&theirs));
+    assert_ne!(ours, updated, "{other} locks the same {package}");
+    fixture.write("Cargo.lock", &updated);
+}
+
 #[test]
 fn layer_follows_the_dependency_graph() {
     let fixture = Fixture::new("basic");
@@ -132,7 +158,7 @@ fn layer_follows_the_dependency_graph() {
 
     // (e) a dependency's version in the lock. 1.15.1 is what the `optional` fixture locks, so the
     // flake's vendor directory (which takes every fixture lock) holds it for offline test runs.
-    fixture.cargo(&["update", "-p", "smallvec", "--precise", "1.15.1"]);
+    lock_package_as_in(&fixture, "smallvec", "optional");
     fixture.cargo(&["fetch", "--locked"]);
     let bumped = fixture.generate();
     assert_ne!(bumped, baseline, "after changing a dependency's version");

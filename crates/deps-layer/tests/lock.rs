@@ -36,6 +36,8 @@ fn build_against_vendored_layer(fixture: &Fixture, layer: &Layer, build: &[&str]
             "vendor",
             "--locked",
             "--offline",
+            // Where crates.io is replaced (a Nix check's vendored sources), vendor from there.
+            "--respect-source-config",
             "--versioned-dirs",
             vendor.to_str().unwrap(),
         ],
