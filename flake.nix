@@ -31,7 +31,8 @@
       variants = import ./nix/variants.nix;
       # knn-server's service: what every image runs.
       defaults.image = {
-        cmd = ["serve" "--listen" "0.0.0.0:8080" "--data-dir" "/data"];
+        # Listening beyond loopback needs keys: a file mounted at this path (a volume or a secret).
+        cmd = ["serve" "--listen" "0.0.0.0:8080" "--data-dir" "/data" "--api-key-file" "/run/secrets/knn-api-keys"];
         ports = [8080];
         volumes = ["/data"];
       };

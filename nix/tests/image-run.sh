@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs a knn-server image and checks it over HTTP: the service runs as a non-root user, /health
-# answers, an upsert and a query work, and after the container is removed and started again on the
+# Runs a knn-server image and checks it over HTTP, with an API key file mounted where the image's
+# command reads it (/run/secrets/knn-api-keys): the service runs as a non-root user, /health
+# answers without a key, a request without the key is refused (401), an upsert and a query work, and after the container is removed and started again on the
 # same /data volume the vectors are still there, and the volume holds only the service's files
 # (no cache of a library). Prints a transcript.
 # With BACKEND (vulkan): the service runs `--backend BACKEND`, /info must name that backend and its
@@ -29,6 +30,10 @@ read -r -a global <<<"${PODMAN_GLOBAL_ARGS:-}"
 [[ "$engine" == podman ]] || global=()
 name=knn-image-run-$$
 volume=knn-image-run-data-$$
+keys=$(mktemp)
+key=image-run-$$-$RANDOM$RANDOM$RANDOM
+printf '%s\n' "$key" >"$keys"
+chmod 0644 "$keys"
 port=18080
 failures=0
 fail() {
@@ -44,6 +49,7 @@ ctr() { "$engine" "${global[@]}" "$@"; }
 cleanup() {
   ctr rm -f "$name" >/dev/null 2>&1 || true
   ctr volume rm -f "$volume" >/dev/null 2>&1 || true
+  rm -f "$keys"
 }
 trap cleanup EXIT
 
@@ -55,15 +61,17 @@ image=$(ctr load -q -i "$1" | sed -n 's/^Loaded image[^:]*: *//p' | tail -1)
 echo "image: $image ($(du -h "$1" | cut -f1) tar, $(gzip -c "$1" | wc -c | awk '{printf "%.1f MB", $1/1e6}') gzipped)"
 
 # The image's own command, or the same with `--backend B`.
-serve=(serve --listen 0.0.0.0:8080 --data-dir /data)
+serve=(serve --listen 0.0.0.0:8080 --data-dir /data --api-key-file /run/secrets/knn-api-keys)
+secret=(-v "$keys:/run/secrets/knn-api-keys:ro")
 start() { # [BACKEND]
   local net=(--network "$network") command=()
   [[ "$network" == none ]] || net+=(-p "127.0.0.1:$port:8080")
   [[ -z "${1:-}" ]] || command=("${serve[@]}" --backend "$1")
-  run ctr run -d --name "$name" "${net[@]}" -v "$volume:/data" "$image" "${command[@]}" >/dev/null
+  run ctr run -d --name "$name" "${net[@]}" -v "$volume:/data" "${secret[@]}" "$image" "${command[@]}" >/dev/null
 }
-http() { # METHOD PATH [JSON]
+http() { # METHOD PATH [JSON]; with the key unless NO_KEY=1
   local url=http://127.0.0.1:8080$2 args=(-sS -X "$1" -H 'content-type: application/json')
+  [[ "${NO_KEY:-0}" == 1 ]] || args+=(-H "Authorization: Bearer $key")
   [[ $# -lt 3 ]] || args+=(-d "$3")
   if [[ "$network" == none ]]; then
     nsenter -t "$(ctr inspect -f '{{.State.Pid}}' "$name")" -n curl "${args[@]}" "$url"
@@ -89,6 +97,9 @@ wait_healthy
 user=$(ctr top "$name" user,pid,args 2>/dev/null | tail -n +2 || true)
 echo "processes: $user"
 grep -qE '^(root|0) ' <<<"$user" && fail "the service runs as root"
+unkeyed=$(NO_KEY=1 http GET /collections)
+echo "GET /collections without the key -> $unkeyed"
+grep -q '"field":"authorization"' <<<"$unkeyed" || fail "a request without the key was not refused"
 info=$(http GET /info)
 echo "GET /info -> $info"
 if [[ -n "$backend" ]]; then
@@ -128,7 +139,7 @@ echo "the volume holds: $(tr '\n' ' ' <<<"$files")"
 grep -q '/\.cache' <<<"$files" && fail "a cache was written into the data volume"
 
 if [[ "$backend" == vulkan ]]; then
-  refused=$(ctr run --rm --network none -e KNN_VULKAN_REQUIRE_HARDWARE=1 -v "$volume:/data" "$image" "${serve[@]}" --backend vulkan 2>&1) &&
+  refused=$(ctr run --rm --network none -e KNN_VULKAN_REQUIRE_HARDWARE=1 -v "$volume:/data" "${secret[@]}" "$image" "${serve[@]}" --backend vulkan 2>&1) &&
     fail "KNN_VULKAN_REQUIRE_HARDWARE=1 did not refuse a CPU adapter"
   echo "with KNN_VULKAN_REQUIRE_HARDWARE=1: $(tail -n 1 <<<"$refused")"
   grep -qi 'llvmpipe\|lavapipe\|Cpu' <<<"$refused" || fail "the refusal does not name the CPU adapter"

@@ -1,24 +1,28 @@
 //! The HTTP API: routes, handlers and the layers around them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use serde::Serialize;
 use serde_json::json;
+use tokio::sync::Semaphore;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api_error::ApiError;
+use crate::api_keys::{self, ApiKeys};
 use crate::backends;
 use crate::collections::{CollectionError, IdHit, Registry};
 use crate::content_encoding;
 use crate::json_body::JsonBody;
+use crate::request_limits::{self, Deadline, RequestLimits};
 use crate::requests::{CreateCollection, DeleteIds, Query, UpsertBatch};
 use crate::storage::StorageError;
 
@@ -27,9 +31,33 @@ pub struct AppState {
     pub registry: Arc<Registry>,
 }
 
-/// Builds the router over `registry`, rejecting bodies over `max_body_bytes` with 413.
-pub fn router(registry: Arc<Registry>, max_body_bytes: usize) -> Router {
-    Router::new()
+/// What the router asks of every request.
+pub struct ApiSettings {
+    /// Largest body, as decompressed; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Keys one of which every route but `/health` needs; None: no authentication.
+    pub keys: Option<Arc<ApiKeys>>,
+    pub max_concurrent_requests: usize,
+    pub request_timeout: Duration,
+}
+
+impl ApiSettings {
+    /// No authentication and no limit but the body's: for tests of the routes themselves.
+    pub fn open(max_body_bytes: usize) -> ApiSettings {
+        ApiSettings {
+            max_body_bytes,
+            keys: None,
+            max_concurrent_requests: Semaphore::MAX_PERMITS,
+            request_timeout: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+/// Builds the router over `registry` with `settings`' authentication and limits.
+pub fn router(registry: Arc<Registry>, settings: &ApiSettings) -> Router {
+    let max_body_bytes = settings.max_body_bytes;
+    let limits = RequestLimits::new(settings.max_concurrent_requests, settings.request_timeout);
+    let router = Router::new()
         .route("/health", get(health))
         .route("/info", get(info))
         .route(
@@ -52,6 +80,19 @@ pub fn router(registry: Arc<Registry>, max_body_bytes: usize) -> Router {
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(RequestDecompressionLayer::new())
         .layer(middleware::from_fn(content_encoding::only_supported))
+        .layer(middleware::from_fn_with_state(
+            limits,
+            request_limits::limit,
+        ));
+    // Outside the limits: a request without a key takes no slot and sends no body in.
+    let router = match &settings.keys {
+        Some(keys) => router.layer(middleware::from_fn_with_state(
+            keys.clone(),
+            api_keys::require_key,
+        )),
+        None => router,
+    };
+    router
         .layer(middleware::map_response(move |response: Response| {
             json_errors(response, max_body_bytes)
         }))
@@ -100,6 +141,9 @@ impl From<CollectionError> for ApiError {
                 None,
                 format!("storage full: {cause}; nothing of this request was stored"),
             ),
+            limit @ CollectionError::LimitReached { .. } => {
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, None, limit.to_string())
+            }
             CollectionError::Storage(StorageError::Unavailable(cause)) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 None,
@@ -209,14 +253,16 @@ struct Hits {
 async fn query(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    deadline: Option<Extension<Deadline>>,
     JsonBody(request): JsonBody<Query>,
 ) -> Result<Response, ApiError> {
     let collection = state.registry.get(&name).await?;
     let query = request.validate(collection.dimension(), collection.metric())?;
-    let mut results = state
-        .registry
-        .search(&collection, query.queries, query.k)
-        .await?;
+    let search = state.registry.search(&collection, query.queries, query.k);
+    let mut results = match deadline {
+        Some(Extension(deadline)) => deadline.run(search).await??,
+        None => search.await?,
+    };
     if query.single {
         let hits = results.pop().unwrap_or_default();
         Ok(Json(Hits { hits }).into_response())

@@ -27,6 +27,38 @@ pub enum CollectionError {
     Matrix(#[from] MatrixError),
     #[error("a background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error(
+        "{what} would exceed the limit of {limit} ({flag}); nothing of this request was stored"
+    )]
+    LimitReached {
+        what: &'static str,
+        limit: u64,
+        flag: &'static str,
+    },
+}
+
+/// How much the service keeps, checked before a write is accepted. Every vector is held in
+/// memory (and an index rebuild briefly holds a second copy), so these bound its memory too.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    pub max_collections: usize,
+    pub max_rows_per_collection: usize,
+    /// Bytes of vectors and their ids over all collections.
+    pub max_stored_bytes: u64,
+}
+
+impl StoreLimits {
+    /// No limit: for tests and tools that load data they made.
+    pub const NONE: StoreLimits = StoreLimits {
+        max_collections: usize::MAX,
+        max_rows_per_collection: usize::MAX,
+        max_stored_bytes: u64::MAX,
+    };
+}
+
+/// What one row of `dimension` values with id `id` counts against the stored-bytes limit.
+fn row_bytes(dimension: usize, id: &str) -> u64 {
+    (dimension * std::mem::size_of::<f32>() + id.len()) as u64
 }
 
 /// Summary of a collection for listings.
@@ -91,6 +123,10 @@ pub struct Registry {
     backend: Arc<dyn Backend>,
     storage: Storage,
     collections: RwLock<BTreeMap<String, Arc<Collection>>>,
+    limits: StoreLimits,
+    /// Bytes counted against `limits.max_stored_bytes`; a write reserves its growth here before
+    /// it is stored and gives it back if storing fails.
+    stored_bytes: std::sync::Mutex<u64>,
 }
 
 impl Registry {
@@ -99,8 +135,10 @@ impl Registry {
     pub async fn load(
         backend: Arc<dyn Backend>,
         storage: Storage,
+        limits: StoreLimits,
     ) -> Result<Self, CollectionError> {
         let mut collections = BTreeMap::new();
+        let mut stored_bytes = 0u64;
         for stored in storage.load_all().await? {
             let collection = Arc::new(Collection {
                 key: stored.key,
@@ -119,6 +157,11 @@ impl Registry {
                     .values()
                     .filter(|values| stored.metric.check_norm(values).is_err())
                     .count();
+                stored_bytes += state
+                    .vectors
+                    .keys()
+                    .map(|id| row_bytes(stored.dimension, id))
+                    .sum::<u64>();
                 (state.vectors.len(), over_bound)
             };
             if over_bound > 0 {
@@ -138,7 +181,34 @@ impl Registry {
             backend,
             storage,
             collections: RwLock::new(collections),
+            limits,
+            stored_bytes: std::sync::Mutex::new(stored_bytes),
         })
+    }
+
+    /// Reserves `bytes` against the stored-bytes limit, or refuses.
+    fn reserve(&self, bytes: u64) -> Result<(), CollectionError> {
+        let mut stored = self
+            .stored_bytes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if stored.saturating_add(bytes) > self.limits.max_stored_bytes {
+            return Err(CollectionError::LimitReached {
+                what: "the stored vectors' size",
+                limit: self.limits.max_stored_bytes,
+                flag: "--max-stored-bytes",
+            });
+        }
+        *stored += bytes;
+        Ok(())
+    }
+
+    fn release(&self, bytes: u64) {
+        let mut stored = self
+            .stored_bytes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *stored = stored.saturating_sub(bytes);
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
@@ -176,6 +246,13 @@ impl Registry {
     ) -> Result<CollectionInfo, CollectionError> {
         // Held across the insert so that two creates of one name cannot both reach the map.
         let mut collections = self.collections.write().await;
+        if collections.len() >= self.limits.max_collections && !collections.contains_key(name) {
+            return Err(CollectionError::LimitReached {
+                what: "the number of collections",
+                limit: self.limits.max_collections as u64,
+                flag: "--max-collections",
+            });
+        }
         let key = self
             .storage
             .create_collection(name, dimension, metric)
@@ -201,7 +278,16 @@ impl Registry {
             .get(name)
             .ok_or_else(|| CollectionError::Unknown(name.to_owned()))?;
         self.storage.delete_collection(collection.key).await?;
+        let freed: u64 = {
+            let state = collection.state.lock().await;
+            state
+                .vectors
+                .keys()
+                .map(|id| row_bytes(collection.dimension, id))
+                .sum()
+        };
         collections.remove(name);
+        self.release(freed);
         Ok(())
     }
 
@@ -213,10 +299,27 @@ impl Registry {
         batch: Vec<(String, Vec<f32>)>,
     ) -> Result<usize, CollectionError> {
         let mut state = collection.state.lock().await;
-        self.storage
-            .upsert(collection.key, &batch)
-            .await
-            .map_err(|e| gone_as_unknown(e, collection))?;
+        let new_ids: Vec<&String> = batch
+            .iter()
+            .map(|(id, _)| id)
+            .filter(|id| !state.vectors.contains_key(*id))
+            .collect();
+        if state.vectors.len() + new_ids.len() > self.limits.max_rows_per_collection {
+            return Err(CollectionError::LimitReached {
+                what: "the collection's number of vectors",
+                limit: self.limits.max_rows_per_collection as u64,
+                flag: "--max-rows-per-collection",
+            });
+        }
+        let growth: u64 = new_ids
+            .iter()
+            .map(|id| row_bytes(collection.dimension, id))
+            .sum();
+        self.reserve(growth)?;
+        if let Err(error) = self.storage.upsert(collection.key, &batch).await {
+            self.release(growth);
+            return Err(gone_as_unknown(error, collection));
+        }
         state.vectors.extend(batch);
         state.index = None;
         Ok(state.vectors.len())
@@ -235,10 +338,14 @@ impl Registry {
             .await
             .map_err(|e| gone_as_unknown(e, collection))?;
         if deleted > 0 {
+            let mut freed = 0;
             for id in ids {
-                state.vectors.remove(id);
+                if state.vectors.remove(id).is_some() {
+                    freed += row_bytes(collection.dimension, id);
+                }
             }
             state.index = None;
+            self.release(freed);
         }
         Ok(deleted)
     }

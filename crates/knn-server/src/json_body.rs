@@ -10,6 +10,7 @@ use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::api_error::ApiError;
+use crate::request_limits::Deadline;
 
 pub struct JsonBody<T>(pub T);
 
@@ -33,15 +34,19 @@ where
                 "expected content-type application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    Some("body"),
-                    "request body exceeds the size limit",
-                ),
-                status => ApiError::new(status, Some("body"), rejection.body_text()),
-            }
+        let deadline = req.extensions().get::<Deadline>().copied();
+        let read = Bytes::from_request(req, state);
+        let read = match deadline {
+            Some(deadline) => deadline.run(read).await?,
+            None => read.await,
+        };
+        let bytes = read.map_err(|rejection| match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Some("body"),
+                "request body exceeds the size limit",
+            ),
+            status => ApiError::new(status, Some("body"), rejection.body_text()),
         })?;
         parse(&bytes).map(JsonBody)
     }

@@ -5,11 +5,13 @@
 
 pub mod api;
 pub mod api_error;
+pub mod api_keys;
 pub mod backends;
 pub mod bench;
 pub mod collections;
 pub mod content_encoding;
 pub mod json_body;
+pub mod request_limits;
 pub mod requests;
 pub mod serve;
 pub mod storage;

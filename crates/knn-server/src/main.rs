@@ -1,13 +1,18 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use knn_core::Metric;
+use knn_server::api::ApiSettings;
+use knn_server::api_keys::ApiKeys;
 use knn_server::backends::{self, BackendChoice, BackendSettings};
 use knn_server::bench::{self, BenchConfig};
+use knn_server::collections::StoreLimits;
+use knn_server::serve::ServiceSettings;
 use knn_server::storage::EmptyFile;
 use tracing_subscriber::EnvFilter;
 
@@ -42,9 +47,35 @@ enum Command {
         backend: BackendChoice,
         #[command(flatten)]
         backend_settings: BackendFlags,
-        /// Largest accepted request body; larger ones get 413.
-        #[arg(long, default_value_t = 64 * 1024 * 1024)]
+        /// Largest accepted request body, as decompressed; larger ones get 413.
+        #[arg(long, default_value_t = 32 * 1024 * 1024)]
         max_body_bytes: usize,
+        /// File of API keys, one a line (at least 16 characters; # comments), re-read on
+        /// SIGHUP; every route but /health then needs `Authorization: Bearer <key>`. Also
+        /// KNN_API_KEYS_FILE.
+        #[arg(long)]
+        api_key_file: Option<PathBuf>,
+        /// Serve a non-loopback address without API keys (refused otherwise), where something
+        /// else guards the port.
+        #[arg(long)]
+        insecure_no_auth: bool,
+        /// Collections at most; creating one more gets 507.
+        #[arg(long, default_value_t = 1000)]
+        max_collections: usize,
+        /// Vectors per collection at most; an upsert past it gets 507 and stores nothing.
+        #[arg(long, default_value_t = 10_000_000)]
+        max_rows_per_collection: usize,
+        /// Bytes of stored vectors and ids over all collections at most (all are held in
+        /// memory, and an index rebuild briefly holds a second copy of a collection); an upsert
+        /// past it gets 507 and stores nothing.
+        #[arg(long, default_value_t = 512 * 1024 * 1024)]
+        max_stored_bytes: u64,
+        /// Requests in progress at most (/health aside); more get 503 with Retry-After.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+        max_concurrent_requests: u32,
+        /// Seconds a request may take, its body's arrival included (/health aside); 408 after.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+        request_timeout_secs: u64,
         /// Create a new store in an existing database file that holds nothing (zero bytes, or an
         /// SQLite database without tables). Without it such a file is refused, since it may be a
         /// store that was truncated or replaced. A file holding anything else is never touched.
@@ -119,8 +150,37 @@ fn main() -> anyhow::Result<()> {
             backend,
             backend_settings,
             max_body_bytes,
+            api_key_file,
+            insecure_no_auth,
+            max_collections,
+            max_rows_per_collection,
+            max_stored_bytes,
+            max_concurrent_requests,
+            request_timeout_secs,
             initialize_empty_database,
         } => {
+            let api_key_file = api_key_file.or_else(|| {
+                std::env::var_os("KNN_API_KEYS_FILE")
+                    .filter(|path| !path.is_empty())
+                    .map(PathBuf::from)
+            });
+            let keys = api_key_file
+                .map(|path| ApiKeys::load(&path).map(Arc::new))
+                .transpose()?;
+            let settings = ServiceSettings {
+                api: ApiSettings {
+                    max_body_bytes,
+                    keys,
+                    max_concurrent_requests: max_concurrent_requests as usize,
+                    request_timeout: Duration::from_secs(request_timeout_secs),
+                },
+                store: StoreLimits {
+                    max_collections,
+                    max_rows_per_collection,
+                    max_stored_bytes,
+                },
+            };
+            knn_server::serve::check_exposure(listen, &settings.api, insecure_no_auth)?;
             let empty = if initialize_empty_database {
                 EmptyFile::Initialize
             } else {
@@ -130,11 +190,7 @@ fn main() -> anyhow::Result<()> {
             tokio::runtime::Runtime::new()
                 .context("starting the async runtime")?
                 .block_on(knn_server::serve::serve(
-                    listen,
-                    &data_dir,
-                    empty,
-                    backend,
-                    max_body_bytes,
+                    listen, &data_dir, empty, backend, settings,
                 ))
         }
         Command::Bench {

@@ -9,38 +9,66 @@ use axum::Router;
 use knn_core::Backend;
 use tokio::net::TcpListener;
 
-use crate::api;
+use crate::api::{self, ApiSettings};
 use crate::backends;
-use crate::collections::Registry;
+use crate::collections::{Registry, StoreLimits};
 use crate::storage::{EmptyFile, Storage};
 
-/// Opens the data directory, loads every collection into `backend` and builds the router.
-/// A database file that holds nothing is refused (see [`build_app_with`]).
+/// What a service accepts: its API's settings and how much it stores.
+pub struct ServiceSettings {
+    pub api: ApiSettings,
+    pub store: StoreLimits,
+}
+
+/// Opens the data directory, loads every collection into `backend` and builds the router, with
+/// no authentication and no limit but the body's. A database file that holds nothing is refused
+/// (see [`build_app_with`]).
 pub async fn build_app(
     data_dir: &Path,
     backend: Arc<dyn Backend>,
     max_body_bytes: usize,
 ) -> anyhow::Result<(Router, Arc<Registry>)> {
-    build_app_with(data_dir, EmptyFile::Refuse, backend, max_body_bytes).await
+    let settings = ServiceSettings {
+        api: ApiSettings::open(max_body_bytes),
+        store: StoreLimits::NONE,
+    };
+    build_app_with(data_dir, EmptyFile::Refuse, backend, &settings).await
 }
 
-/// [`build_app`], with `empty` saying whether an existing database file that holds nothing
-/// (zero bytes, or SQLite without tables) may become a new store.
+/// [`build_app`] with `settings`, and `empty` saying whether an existing database file that
+/// holds nothing (zero bytes, or SQLite without tables) may become a new store.
 pub async fn build_app_with(
     data_dir: &Path,
     empty: EmptyFile,
     backend: Arc<dyn Backend>,
-    max_body_bytes: usize,
+    settings: &ServiceSettings,
 ) -> anyhow::Result<(Router, Arc<Registry>)> {
     let storage = Storage::open(data_dir, empty)
         .await
         .with_context(|| format!("opening storage in {}", data_dir.display()))?;
     let registry = Arc::new(
-        Registry::load(backend, storage)
+        Registry::load(backend, storage, settings.store)
             .await
             .context("loading collections")?,
     );
-    Ok((api::router(registry.clone(), max_body_bytes), registry))
+    Ok((api::router(registry.clone(), &settings.api), registry))
+}
+
+/// Refuses to serve a non-loopback address without keys unless told to: anyone who reaches
+/// the port could read, replace and delete every collection.
+pub fn check_exposure(
+    listen: SocketAddr,
+    settings: &ApiSettings,
+    insecure_no_auth: bool,
+) -> anyhow::Result<()> {
+    if settings.keys.is_none() && !listen.ip().is_loopback() && !insecure_no_auth {
+        anyhow::bail!(
+            "refusing to listen on {listen} without API keys: anyone who can reach it could \
+             read, replace and delete every collection. Pass --api-key-file FILE (or set \
+             KNN_API_KEYS_FILE), or --insecure-no-auth where something else guards the port"
+        );
+    }
+    Ok(())
 }
 
 pub async fn serve(
@@ -48,8 +76,16 @@ pub async fn serve(
     data_dir: &Path,
     empty: EmptyFile,
     backend: Arc<dyn Backend>,
-    max_body_bytes: usize,
+    settings: ServiceSettings,
 ) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    if let Some(keys) = &settings.api.keys {
+        crate::api_keys::reload_on_sighup(keys.clone()).context("listening for SIGHUP")?;
+        tracing::info!(
+            keys = keys.count(),
+            "API keys required on every route but /health"
+        );
+    }
     let device = backend.info();
     tracing::info!(
         backend = %device.backend,
@@ -57,7 +93,7 @@ pub async fn serve(
         details = %backends::details_line(&device),
         "backend selected"
     );
-    let (app, registry) = build_app_with(data_dir, empty, backend, max_body_bytes).await?;
+    let (app, registry) = build_app_with(data_dir, empty, backend, &settings).await?;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

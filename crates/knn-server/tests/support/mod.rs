@@ -92,25 +92,80 @@ pub fn start_wrapped(wrapper: &[OsString], data_dir: &Path, extra: &[&str]) -> S
     }
 }
 
+/// A response: status, header lines (lowercase names) and JSON body.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
 impl Server {
     /// Sends one request and returns the status and JSON body.
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let reply = self.request_with(method, path, &[], body);
+        (reply.status, reply.body)
+    }
+
+    /// [`Server::request`] with extra header lines (`Authorization: Bearer …`).
+    pub fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: Option<&Value>,
+    ) -> Reply {
         let mut stream = TcpStream::connect(self.address).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(60)))
             .expect("set timeout");
         let body = body.map(Value::to_string).unwrap_or_default();
+        let extra: String = headers.iter().map(|line| format!("{line}\r\n")).collect();
         write!(
             stream,
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+             Content-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
             self.address,
             body.len()
         )
         .expect("send request");
         let mut response = Vec::new();
         stream.read_to_end(&mut response).expect("read response");
-        parse_response(&response)
+        let (status, body) = parse_response(&response);
+        let text = String::from_utf8_lossy(&response);
+        let head = text.split("\r\n\r\n").next().unwrap_or_default();
+        let headers = head
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+            .collect();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Waits for a log line containing `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(remaining) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?} within {timeout:?}"),
+            }
+        }
     }
 
     /// Waits for the process to exit by itself; returns its status and remaining log lines.
