@@ -13,11 +13,14 @@
 //! - a row the reference did not return, or a reference row missing from the result, is accepted
 //!   only if its score is within the tolerance of the reference's k-th score (a boundary tie).
 //!
-//! Tolerances are relative to the magnitude of the scores, with an absolute floor at magnitude 1:
-//! two scores `a`, `b` are close when `|a - b| <= tolerance * max(1, |a|, |b|)`. Rounding error of
-//! a dot product grows with the magnitude of the terms and roughly with the square root of the
-//! dimension; [`DEFAULT_TOLERANCE`] leaves a wide margin for dimensions up to 4096 while a wrong
-//! row, a wrong metric or a missing normalisation still moves scores by far more.
+//! Tolerances are relative to the magnitude of the scores, with an absolute floor at the magnitude
+//! of the terms summed (`scale`, 1 for [`compare_hits`]): two scores `a`, `b` are close when
+//! `|a - b| <= tolerance * max(scale, |a|, |b|)`. Rounding error of a dot product grows with the
+//! magnitude of the terms, not of their sum: terms of ±5000 that cancel to 0.7 leave an error of
+//! about 1e-3 however the sum is ordered, so data of large values passes their magnitude as
+//! `scale` ([`compare_hits_at_scale`], [`term_scale`]). [`DEFAULT_TOLERANCE`] leaves a wide margin
+//! for dimensions up to 4096 while a wrong row, a wrong metric or a missing normalisation still
+//! moves scores by far more.
 
 pub mod conformance;
 mod shared_device;
@@ -74,8 +77,28 @@ pub fn random_integer_matrix(rows: usize, dim: usize, max_abs: u32, seed: u64) -
     Matrix::new(dim, data).expect("test matrix dimension in range")
 }
 
-fn close(a: f32, b: f32, tolerance: f32) -> bool {
-    (a - b).abs() <= tolerance * 1f32.max(a.abs()).max(b.abs())
+fn close(a: f32, b: f32, tolerance: f32, scale: f32) -> bool {
+    (a - b).abs() <= tolerance * scale.max(a.abs()).max(b.abs())
+}
+
+/// The largest magnitude of the terms any score of `vectors` against `queries` sums, for
+/// [`compare_hits_at_scale`]: `max Σ (|v_i| + |q_i|)²` over every pair, which bounds the terms of
+/// a dot product and of a squared distance computed either directly or as `|v|² + |q|² - 2 v·q`.
+/// At least 1.
+pub fn term_scale(vectors: &Matrix, queries: &Matrix) -> f32 {
+    let mut scale = 1f32;
+    for q in 0..queries.rows() {
+        for v in 0..vectors.rows() {
+            let terms: f32 = vectors
+                .row(v)
+                .iter()
+                .zip(queries.row(q))
+                .map(|(a, b)| (a.abs() + b.abs()).powi(2))
+                .sum();
+            scale = scale.max(terms);
+        }
+    }
+    scale
 }
 
 /// Checks `actual` against the reference's `expected` (one list per query) under the rules of
@@ -85,6 +108,16 @@ pub fn compare_hits(
     actual: &[Vec<Hit>],
     tolerance: f32,
 ) -> Result<(), String> {
+    compare_hits_at_scale(expected, actual, tolerance, 1.0)
+}
+
+/// [`compare_hits`] for scores whose terms reach `scale` in magnitude ([`term_scale`]).
+pub fn compare_hits_at_scale(
+    expected: &[Vec<Hit>],
+    actual: &[Vec<Hit>],
+    tolerance: f32,
+    scale: f32,
+) -> Result<(), String> {
     if expected.len() != actual.len() {
         return Err(format!(
             "{} result lists for {} queries",
@@ -93,12 +126,19 @@ pub fn compare_hits(
         ));
     }
     for (query, (expected, actual)) in expected.iter().zip(actual).enumerate() {
-        compare_query(expected, actual, tolerance).map_err(|e| format!("query {query}: {e}"))?;
+        compare_query(expected, actual, tolerance, scale)
+            .map_err(|e| format!("query {query}: {e}"))?;
     }
     Ok(())
 }
 
-fn compare_query(expected: &[Hit], actual: &[Hit], tolerance: f32) -> Result<(), String> {
+fn compare_query(
+    expected: &[Hit],
+    actual: &[Hit],
+    tolerance: f32,
+    scale: f32,
+) -> Result<(), String> {
+    let close = |a, b| close(a, b, tolerance, scale);
     if expected.len() != actual.len() {
         return Err(format!(
             "{} hits, the reference has {}",
@@ -114,7 +154,7 @@ fn compare_query(expected: &[Hit], actual: &[Hit], tolerance: f32) -> Result<(),
         if !seen.insert(got.row) {
             return Err(format!("row {} appears twice (rank {rank})", got.row));
         }
-        if !close(want.score, got.score, tolerance) {
+        if !close(want.score, got.score) {
             return Err(format!(
                 "rank {rank}: score {} (row {}), the reference has {} (row {})",
                 got.score, got.row, want.score, want.row
@@ -124,14 +164,14 @@ fn compare_query(expected: &[Hit], actual: &[Hit], tolerance: f32) -> Result<(),
             continue;
         }
         match expected.iter().find(|h| h.row == got.row) {
-            Some(reference) if !close(reference.score, want.score, tolerance) => {
+            Some(reference) if !close(reference.score, want.score) => {
                 return Err(format!(
                     "rank {rank}: row {} (reference score {}) took the place of row {} (reference score {}), not a near-tie",
                     got.row, reference.score, want.row, want.score
                 ));
             }
             Some(_) => {}
-            None if !close(got.score, boundary.score, tolerance) => {
+            None if !close(got.score, boundary.score) => {
                 return Err(format!(
                     "rank {rank}: row {} (score {}) is not in the reference and not tied with its last score {}",
                     got.row, got.score, boundary.score
@@ -141,7 +181,7 @@ fn compare_query(expected: &[Hit], actual: &[Hit], tolerance: f32) -> Result<(),
         }
     }
     for missing in expected.iter().filter(|h| !seen.contains(&h.row)) {
-        if !close(missing.score, boundary.score, tolerance) {
+        if !close(missing.score, boundary.score) {
             return Err(format!(
                 "row {} (reference score {}) is missing and not tied with the last score {}",
                 missing.row, missing.score, boundary.score
@@ -154,7 +194,18 @@ fn compare_query(expected: &[Hit], actual: &[Hit], tolerance: f32) -> Result<(),
 /// [`compare_hits`] that panics with the reason; for use in tests.
 #[track_caller]
 pub fn assert_same_hits(expected: &[Vec<Hit>], actual: &[Vec<Hit>], tolerance: f32) {
-    if let Err(reason) = compare_hits(expected, actual, tolerance) {
+    assert_same_hits_at_scale(expected, actual, tolerance, 1.0);
+}
+
+/// [`compare_hits_at_scale`] that panics with the reason; for use in tests.
+#[track_caller]
+pub fn assert_same_hits_at_scale(
+    expected: &[Vec<Hit>],
+    actual: &[Vec<Hit>],
+    tolerance: f32,
+    scale: f32,
+) {
+    if let Err(reason) = compare_hits_at_scale(expected, actual, tolerance, scale) {
         panic!("hits differ from the reference: {reason}");
     }
 }
@@ -221,9 +272,22 @@ mod tests {
 
     #[test]
     fn tolerance_scales_with_magnitude() {
-        assert!(close(1000.0, 1000.05, 1e-4));
-        assert!(!close(1.0, 1.05, 1e-4));
-        assert!(close(0.0, 0.00005, 1e-4));
+        assert!(close(1000.0, 1000.05, 1e-4, 1.0));
+        assert!(!close(1.0, 1.05, 1e-4, 1.0));
+        assert!(close(0.0, 0.00005, 1e-4, 1.0));
+    }
+
+    #[test]
+    fn the_floor_is_the_magnitude_of_the_terms() {
+        // terms of ±7500 summed to 0.7: an error of 1.3e-3 is rounding, not a wrong row
+        assert!(!close(0.7047, 0.7061, 1e-3, 1.0));
+        assert!(close(0.7047, 0.7061, 1e-3, 7500.0));
+        assert!(!close(0.7, 9.0, 1e-3, 7500.0));
+        let row = Matrix::new(2, vec![3.0, -4.0]).unwrap();
+        let query = Matrix::new(2, vec![1.0, 2.0]).unwrap();
+        assert_eq!(term_scale(&row, &query), 16.0 + 36.0);
+        let small = Matrix::new(2, vec![0.1, 0.1]).unwrap();
+        assert_eq!(term_scale(&small, &small), 1.0);
     }
 
     #[test]
