@@ -304,21 +304,20 @@ fn assert_limit(reply: &support::Reply, status: u16, flag: &str) {
     println!("{status} {}", reply.body);
 }
 
+/// Two collections, four rows each, 70 bytes in all: rows of 3 f32 and a 2-byte id are 14 bytes.
+const STORE_LIMITS: [&str; 6] = [
+    "--max-collections",
+    "2",
+    "--max-rows-per-collection",
+    "4",
+    "--max-stored-bytes",
+    "70",
+];
+
 #[test]
 fn store_limits_refuse_a_write_whole() {
     let dir = tempfile::tempdir().unwrap();
-    // rows of 3 f32 and a 2-byte id: 14 bytes each
-    let server = start_with(
-        dir.path(),
-        &[
-            "--max-collections",
-            "2",
-            "--max-rows-per-collection",
-            "4",
-            "--max-stored-bytes",
-            "70",
-        ],
-    );
+    let server = start_with(dir.path(), &STORE_LIMITS);
     assert_eq!(create(&server, "docs").status, 201);
     assert_eq!(create(&server, "more").status, 201);
     assert_limit(&create(&server, "third"), 507, "--max-collections");
@@ -364,17 +363,7 @@ fn store_limits_refuse_a_write_whole() {
 
     // after a restart the same data counts the same
     drop(server);
-    let server = start_with(
-        dir.path(),
-        &[
-            "--max-collections",
-            "2",
-            "--max-rows-per-collection",
-            "4",
-            "--max-stored-bytes",
-            "70",
-        ],
-    );
+    let server = start_with(dir.path(), &STORE_LIMITS);
     assert_eq!(count(&server), 3);
     let two_more = server.request_with(
         "POST",
