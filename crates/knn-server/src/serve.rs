@@ -93,6 +93,7 @@ pub async fn serve(
         details = %backends::details_line(&device),
         "backend selected"
     );
+    let shutdown = shutdown_signal()?;
     let (app, registry) = build_app_with(data_dir, empty, backend, &settings).await?;
     let listener = TcpListener::bind(listen)
         .await
@@ -100,7 +101,7 @@ pub async fn serve(
     let address = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%address, data_dir = %data_dir.display(), "listening on {address}");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
     registry.close().await;
@@ -108,30 +109,32 @@ pub async fn serve(
     Ok(())
 }
 
-/// Resolves on ctrl-c or SIGTERM; in-flight requests then finish before the server exits.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
+/// A future that resolves on ctrl-c or SIGTERM; in-flight requests then finish before the server
+/// exits. The handlers are installed here, before the server listens: a signal that arrives as
+/// soon as it is up (a supervisor's stop) must shut it down gracefully, not kill it.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("listening for ctrl-c")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => tracing::info!("ctrl-c received, shutting down"),
+                _ = terminate.recv() => tracing::info!("SIGTERM received, shutting down"),
             }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("ctrl-c received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    {
+        Ok(async {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => tracing::info!("ctrl-c received, shutting down"),
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for ctrl-c");
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
     }
 }

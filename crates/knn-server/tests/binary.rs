@@ -241,8 +241,8 @@ fn a_read_only_data_directory_is_named_as_such() {
     );
     assert_eq!(status, 201, "{body}");
     support::signal(&server.child, "TERM");
-    let (status, _) = server.wait_exit(Duration::from_secs(30));
-    assert!(status.success());
+    let (status, log) = server.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status}: {log:?}");
     namespace.remount_read_only(&mount_point).unwrap();
 
     let output = serve_output(&namespace.wrapper(), &data_dir, &[]);
