@@ -5,9 +5,9 @@
 mod common;
 mod tree;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 
 use common::{Fixture, deps_layer, text};
 
@@ -211,33 +211,50 @@ fn regenerates_over_its_own_layer_and_into_an_empty_folder() {
     assert_eq!(beside, ["deps"], "nothing is left beside the layer");
 }
 
-/// Starts `generate` paused at `step` of the replacement, waits until it is there, and kills it
-/// with SIGKILL.
-fn kill_generate_at(fixture: &Fixture, out: &Path, step: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deps-layer"))
+/// `generate` started paused at `step` of the replacement (resumed once `resume`, if given, is
+/// removed), and what it wrote to stderr up to the pause; panics if it ends before.
+// The child is handed back to the caller, which waits for it.
+#[allow(clippy::zombie_processes)]
+fn generate_paused_at(
+    fixture: &Fixture,
+    out: &Path,
+    step: &str,
+    resume: Option<&Path>,
+) -> (Child, BufReader<ChildStderr>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_deps-layer"));
+    command
         .args(["generate", "--offline", "--manifest-path"])
         .arg(fixture.manifest())
         .arg("--out")
         .arg(out)
         .env(deps_layer::output::PAUSE_VAR, step)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
+        .stderr(Stdio::piped());
+    if let Some(resume) = resume {
+        command.env(deps_layer::output::RESUME_VAR, resume);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
-    for line in stderr.lines() {
-        let line = line.unwrap();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            panic!("generate never reached {step} ({status}):\n{seen}");
+        }
         seen.push_str(&line);
-        seen.push('\n');
-        if line == format!("paused at {step}") {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            return;
+        if line.trim_end() == format!("paused at {step}") {
+            return (child, stderr, seen);
         }
     }
-    let status = child.wait().unwrap();
-    panic!("generate never reached {step} ({status}):\n{seen}");
+}
+
+/// Starts `generate` paused at `step` of the replacement, waits until it is there, and kills it
+/// with SIGKILL.
+fn kill_generate_at(fixture: &Fixture, out: &Path, step: &str) {
+    let (mut child, _, _) = generate_paused_at(fixture, out, step, None);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 /// Staging folders beside the layer.
@@ -344,7 +361,8 @@ fn adopts_a_layer_written_before_the_marker_and_its_leftovers() {
     assert_eq!(fresh.status.code(), Some(0), "{}", text(&fresh));
 }
 
-/// `generate` paused at `step` while `change` runs on the file system, then resumed: its output.
+/// `generate` paused at `step` while `change` runs on the file system, then resumed: its exit
+/// status and all it wrote to stderr.
 fn generate_changing_at(
     fixture: &Fixture,
     out: &Path,
@@ -353,34 +371,11 @@ fn generate_changing_at(
 ) -> Output {
     let resume = fixture.root.parent().unwrap().join("resume");
     std::fs::write(&resume, "").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deps-layer"))
-        .args(["generate", "--offline", "--manifest-path"])
-        .arg(fixture.manifest())
-        .arg("--out")
-        .arg(out)
-        .env(deps_layer::output::PAUSE_VAR, step)
-        .env(deps_layer::output::RESUME_VAR, &resume)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).unwrap() == 0 {
-            let status = child.wait().unwrap();
-            panic!("generate never reached {step} ({status}):\n{seen}");
-        }
-        seen.push_str(&line);
-        if line.trim_end() == format!("paused at {step}") {
-            break;
-        }
-    }
+    let (child, mut stderr, seen) = generate_paused_at(fixture, out, step, Some(&resume));
     change();
     std::fs::remove_file(&resume).unwrap();
     let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    stderr.read_to_string(&mut rest).unwrap();
     let mut output = child.wait_with_output().unwrap();
     output.stderr = format!("{seen}{rest}").into_bytes();
     output

@@ -264,15 +264,15 @@ fn the_key_file_comes_from_the_environment_too() {
     assert!(stderr.contains("cannot read the API key file"), "{stderr}");
 }
 
-/// Upserts `ids` into `docs` and returns the reply.
-fn upsert(server: &Server, ids: &[&str]) -> support::Reply {
+/// Upserts `ids` (3 values each) into `collection` and returns the reply.
+fn upsert(server: &Server, collection: &str, ids: &[&str]) -> support::Reply {
     let vectors: Vec<Value> = ids
         .iter()
         .map(|id| json!({"id": id, "values": [1.0, 2.0, 3.0]}))
         .collect();
     server.request_with(
         "POST",
-        "/collections/docs/upsert",
+        &format!("/collections/{collection}/upsert"),
         &[],
         Some(&json!({ "vectors": vectors })),
     )
@@ -324,24 +324,19 @@ fn store_limits_refuse_a_write_whole() {
     let (_, listed) = server.request("GET", "/collections", None);
     assert_eq!(listed["collections"].as_array().unwrap().len(), 2);
 
-    assert_eq!(upsert(&server, &["a1", "a2", "a3"]).status, 200);
+    assert_eq!(upsert(&server, "docs", &["a1", "a2", "a3"]).status, 200);
     assert_limit(
-        &upsert(&server, &["a4", "a5"]),
+        &upsert(&server, "docs", &["a4", "a5"]),
         507,
         "--max-rows-per-collection",
     );
     assert_eq!(count(&server), 3, "nothing of the refused batch");
     // replacing rows adds none
-    assert_eq!(upsert(&server, &["a1", "a2", "a3"]).status, 200);
-    assert_eq!(upsert(&server, &["a4"]).status, 200);
+    assert_eq!(upsert(&server, "docs", &["a1", "a2", "a3"]).status, 200);
+    assert_eq!(upsert(&server, "docs", &["a4"]).status, 200);
 
     // 4 rows of 14 bytes stored; one more row in another collection passes 70
-    let more = server.request_with(
-        "POST",
-        "/collections/more/upsert",
-        &[],
-        Some(&json!({"vectors": [{"id": "b1", "values": [1, 1, 1]}, {"id": "b2", "values": [1, 1, 1]}]})),
-    );
+    let more = upsert(&server, "more", &["b1", "b2"]);
     assert_limit(&more, 507, "--max-stored-bytes");
     let (_, more_info) = server.request("GET", "/collections/more", None);
     assert_eq!(more_info["count"], 0);
@@ -353,24 +348,14 @@ fn store_limits_refuse_a_write_whole() {
         Some(&json!({"ids": ["a4"]})),
     );
     assert_eq!(deleted.status, 200, "{}", deleted.body);
-    let one = server.request_with(
-        "POST",
-        "/collections/more/upsert",
-        &[],
-        Some(&json!({"vectors": [{"id": "b1", "values": [1, 1, 1]}]})),
-    );
+    let one = upsert(&server, "more", &["b1"]);
     assert_eq!(one.status, 200, "{}", one.body);
 
     // after a restart the same data counts the same
     drop(server);
     let server = start_with(dir.path(), &STORE_LIMITS);
     assert_eq!(count(&server), 3);
-    let two_more = server.request_with(
-        "POST",
-        "/collections/more/upsert",
-        &[],
-        Some(&json!({"vectors": [{"id": "b2", "values": [1, 1, 1]}, {"id": "b3", "values": [1, 1, 1]}]})),
-    );
+    let two_more = upsert(&server, "more", &["b2", "b3"]);
     assert_limit(&two_more, 507, "--max-stored-bytes");
     let (_, more_info) = server.request("GET", "/collections/more", None);
     assert_eq!(more_info["count"], 1);
