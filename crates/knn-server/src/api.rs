@@ -21,7 +21,7 @@ use crate::api_keys::{self, ApiKeys};
 use crate::backends;
 use crate::collections::{CollectionError, IdHit, Registry};
 use crate::content_encoding;
-use crate::json_body::JsonBody;
+use crate::json_body::{BodyLimit, JsonBody};
 use crate::request_limits::{self, Deadline, RequestLimits};
 use crate::requests::{CreateCollection, DeleteIds, Query, UpsertBatch};
 use crate::storage::StorageError;
@@ -78,6 +78,8 @@ pub fn router(registry: Arc<Registry>, settings: &ApiSettings) -> Router {
         // The limit applies to the body as decompressed, so a small gzip body cannot expand
         // past it.
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        // The same limit bounds what the body becomes parsed.
+        .layer(Extension(BodyLimit(max_body_bytes)))
         .layer(RequestDecompressionLayer::new())
         .layer(middleware::from_fn(content_encoding::only_supported))
         .layer(middleware::from_fn_with_state(

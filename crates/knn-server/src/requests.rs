@@ -7,6 +7,7 @@ use knn_core::{MAX_DIM, MAX_NORM, Matrix, Metric};
 use serde::Deserialize;
 
 use crate::api_error::ApiError;
+use crate::parse_budget::{self, Budgeted};
 
 /// Largest `k` a query may ask for.
 pub const MAX_K: usize = 1000;
@@ -64,14 +65,25 @@ fn validate_name(name: &str) -> Result<(), ApiError> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertBatch {
+    #[serde(deserialize_with = "parse_budget::charged")]
     pub vectors: Vec<VectorItem>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VectorItem {
+    #[serde(deserialize_with = "parse_budget::charged")]
     pub id: String,
+    #[serde(deserialize_with = "parse_budget::charged")]
     pub values: Vec<f32>,
+}
+
+impl<'de> Budgeted<'de> for VectorItem {
+    fn deserialize_budgeted<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        Deserialize::deserialize(deserializer)
+    }
 }
 
 impl UpsertBatch {
@@ -104,6 +116,7 @@ impl UpsertBatch {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteIds {
+    #[serde(deserialize_with = "parse_budget::charged")]
     pub ids: Vec<String>,
 }
 
@@ -120,7 +133,9 @@ impl DeleteIds {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
+    #[serde(default, deserialize_with = "parse_budget::charged")]
     pub vector: Option<Vec<f32>>,
+    #[serde(default, deserialize_with = "parse_budget::charged")]
     pub vectors: Option<Vec<Vec<f32>>>,
     #[serde(default = "default_k")]
     pub k: usize,

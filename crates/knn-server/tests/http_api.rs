@@ -877,3 +877,47 @@ async fn a_lone_surrogate_escape_is_400_explaining_it() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test]
+async fn a_body_that_would_take_more_memory_parsed_than_the_limit_is_413_and_stores_nothing() {
+    let limit = 4096;
+    let app = app_with_limit(limit).await;
+    let upsert_of = |dimension: usize| {
+        let zeros = vec!["0"; dimension].join(",");
+        format!(r#"{{"vectors":[{{"id":"a","values":[{zeros}]}}]}}"#)
+    };
+    // 1000 values are 2 bytes of JSON each and 4 bytes parsed: the body is under the limit,
+    // what it becomes is not.
+    app.create("wide", 1000, "dot").await;
+    let body = upsert_of(1000);
+    assert!(body.len() < limit);
+    let (status, answer) = app.post_raw("/collections/wide/upsert", body).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert_eq!(answer["field"], "body", "{answer}");
+    let message = answer["error"].as_str().unwrap();
+    assert!(message.contains("4096 bytes of memory parsed"), "{message}");
+    assert_eq!(app.count("wide").await, 0);
+    // Half as many fit.
+    app.create("narrow", 500, "dot").await;
+    let (status, answer) = app
+        .post_raw("/collections/narrow/upsert", upsert_of(500))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(app.count("narrow").await, 1);
+}
+
+#[tokio::test]
+async fn a_string_longer_than_any_field_takes_is_400_naming_the_field() {
+    let app = app().await;
+    app.create("c", 1, "dot").await;
+    let id = "x".repeat(knn_server::json_body::MAX_STRING_TOKEN + 1);
+    let (status, answer) = app
+        .post_raw(
+            "/collections/c/upsert",
+            format!(r#"{{"vectors":[{{"id":"{id}","values":[1]}}]}}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["field"], "vectors[0].id", "{answer}");
+    assert_eq!(app.count("c").await, 0);
+}
