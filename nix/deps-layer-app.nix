@@ -1,5 +1,5 @@
 # `nix run .#deps-layer -- check`: the generator/checker with the pinned cargo on its PATH (it runs
-# `cargo metadata`), from the tool's own build (nix/tools.nix).
+# `cargo metadata`), from the tool's own build (nix/tool-package.nix).
 {
   lib,
   writeShellScriptBin,

@@ -37,11 +37,12 @@
   }: let
     nixpkgs = inputs.nixpkgs or (throw "mkFlake: inputs.nixpkgs is required (pass the flake's inputs: `inherit inputs;`)");
     inherit (nixpkgs) lib;
-    inputOr = name: inputs.${name} or libraryInputs.${name};
-    crane = inputOr "crane";
-    rust-overlay = inputOr "rust-overlay";
-    flake-utils = inputOr "flake-utils";
-    advisory-db = inputOr "advisory-db";
+    # The library's inputs (nix/library-inputs.json) but nixpkgs: the caller's where it has one.
+    picked = builtins.listToAttrs (map (input: {
+      inherit (input) name;
+      value = inputs.${input.name} or libraryInputs.${input.name};
+    }) (builtins.filter (input: input.name != "nixpkgs") (builtins.fromJSON (builtins.readFile ./library-inputs.json)).inputs));
+    inherit (picked) crane rust-overlay flake-utils advisory-db;
 
     rootPath =
       if builtins.isPath root
@@ -87,22 +88,22 @@
         else throw "mkFlake: gitDependencies takes ${builtins.concatStringsSep " and " known}, not ${builtins.concatStringsSep ", " unknown}";
     };
 
-    plan = nixLib.plan {
-      inherit (workspace) layerDir;
+    records = nixLib.variantRecords {
+      inherit (workspace) layerDir root;
       nixVariants = variants;
       inherit defaults;
     };
 
     # The overlay's attribute: the default variant's package name from the plan.
-    overlayName = plan.variants.${plan.defaultVariant (builtins.head plan.systems)}.pname;
+    overlayName = records.variants.${records.defaultVariant (builtins.head records.systems)}.pname;
 
     outputsFor = system: pkgs: pkgsWithConfig:
       import ./outputs.nix {
-        inherit lib system pkgs pkgsWithConfig crane plan advisory-db workspace extraLegacyPackages;
+        inherit lib system pkgs pkgsWithConfig crane records advisory-db workspace extraLegacyPackages;
         libraryTool = libraryInputs.self.legacyPackages.${system}.tool or (throw "mkFlake: the deps-layer flake has no tool for ${system}");
       };
   in
-    flake-utils.lib.eachSystem plan.systems (system: let
+    flake-utils.lib.eachSystem records.systems (system: let
       importNixpkgs = config:
         import nixpkgs {
           inherit system config;

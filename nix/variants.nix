@@ -1,20 +1,9 @@
 # What only Nix needs to know about each variant; what cargo builds (features, packages, layers)
-# is the plan's (nix/deps/plan.json, generated from the root Cargo.toml's variants table). Plain data, so nix/lib can check it without nixpkgs.
-# A variant missing here is built like cpu on Linux. Packages never take GPU SDKs as build inputs:
-# the binaries load their GPU runtime at run time, so these libraries go into the images only.
-#   accelerator       how the image reaches the device: "nvidia" (container toolkit / CDI),
-#                     "rocm" (/dev/kfd + /dev/dri), "vulkan" (any Vulkan driver), or null
-#   nixpkgsConfig     config for the nixpkgs instance the image and dev shell take libraries from
-#   runtimeLibraries  what the binary dlopens: an attribute path in that nixpkgs (its whole lib/
-#                     goes in), or { path = [...]; keep = [globs]; } to ship only the named files
-#                     of its lib/ (and what they link), not the rest of the package
-#   vulkanDrivers     attribute paths of packages whose share/vulkan/icd.d the loader may use
-#   driverRunpath     add /run/opengl-driver/lib to the binary's RUNPATH (NixOS hosts)
-#   unfree            which unfree licence family the variant may use ("cuda") or null
-#   systems           the systems nixpkgs supports this variant on
-#   imageUser         the image's user name (default: the plan's mainProgram)
-# The other settings (buildInputs, nativeBuildInputs, env, image) and the defaults every variant
-# shares (flake.nix: the image's command, port and volume): nix/README.md, "Using it in your workspace".
+# is the plan's (nix/deps/plan.json, generated from the root Cargo.toml's variants table). A
+# variant missing here is built like cpu on Linux. The settings, their defaults and what each does:
+# nix/lib/variant-settings.nix (the table in nix/README.md, "Using it in your workspace").
+# Packages never take GPU SDKs as build inputs here: the binaries load their GPU runtime at run
+# time, so these libraries go into the images only.
 {
   cpu = {
     systems = ["x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin"];

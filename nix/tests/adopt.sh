@@ -70,7 +70,7 @@ say "== 3. nix/lib reads the plan"
 plan_json=$(nix_instantiate --eval --strict --json -E "
     let
       lib = import $checkout/nix/lib;
-      plan = lib.plan { layerDir = $ws/nix/deps; nixVariants = import $ws/nix/variants.nix; };
+      plan = lib.variantRecords { layerDir = $ws/nix/deps; nixVariants = import $ws/nix/variants.nix; };
       v = plan.variants.gpu;
     in {
       variants = builtins.attrNames plan.variants;

@@ -2,7 +2,8 @@
 # passing tests, or aborts naming every failing one with what it got and what it expected.
 let
   lib = import ../lib;
-  inherit (lib) image licences workspace;
+  inherit (lib) licences workspace;
+  image = lib.imageSettings;
   inherit (builtins) attrNames concatStringsSep filter length map toJSON tryEval;
 
   settingsOf = image.settings;
@@ -20,6 +21,7 @@ let
       if name == "common"
       then []
       else ["--features" name];
+    featureWords = concatStringsSep "" (map (word: " ${word}") features);
   in {
     dir = ".";
     output = "deps-${name}";
@@ -29,6 +31,9 @@ let
       else "common";
     buildCommands = [(["check" "--locked" "--all-targets"] ++ features) (["build" "--locked"] ++ features)];
     checkCommands = [(["test" "--locked" "--no-run"] ++ features)];
+    # as deps-layer renders them for crane
+    buildPhaseCargoCommand = "cargoWithProfile check --locked --all-targets${featureWords}\ncargoWithProfile build --locked${featureWords}\n";
+    checkPhaseCargoCommand = "cargoWithProfile test --locked --no-run${featureWords}\n";
   };
   variantOf = name: features: {
     inherit features;
@@ -44,6 +49,19 @@ let
         then []
         else ["--features" (concatStringsSep "," features)]
       );
+    # as deps-layer quotes them; vulkan's quotes a word Nix would leave bare, to tell a string
+    # passed through from one composed again
+    cargoExtraArgs =
+      (
+        if name == "vulkan"
+        then "--locked '--package' server"
+        else "--locked --package server"
+      )
+      + (
+        if features == []
+        then ""
+        else " --features ${concatStringsSep "," features}"
+      );
     pname =
       if features == []
       then "server"
@@ -55,8 +73,14 @@ let
         if features == []
         then "deps-common"
         else "deps-${name}";
+      variantLayer = "deps-${name}";
       image = "image-${name}";
       shell = name;
+      checks = {
+        package = "package-${name}";
+        clippy = "clippy-${name}";
+        nextest = "nextest-${name}";
+      };
     };
   };
   fixture = {
@@ -80,14 +104,14 @@ let
 
   nixVariants = import ../variants.nix;
   planOf = planData: extraNix:
-    lib.plan {
+    lib.variantRecords {
       layerDir = /fixture/deps;
       nixVariants = nixVariants // extraNix;
       inherit planData;
     };
   # The plan with the defaults knob as well.
   planWithDefaults = defaults: extraNix:
-    lib.plan {
+    lib.variantRecords {
       layerDir = /fixture/deps;
       nixVariants = nixVariants // extraNix;
       inherit defaults;
@@ -104,7 +128,7 @@ let
   withLayer = name: value: {layers = fixture.layers // {${name} = value;};};
 
   # The repository's own plan.json must read and keep cpu feature-less.
-  repoPlan = lib.plan {
+  repoPlan = lib.variantRecords {
     layerDir = ../deps;
     inherit nixVariants;
   };
@@ -224,37 +248,37 @@ let
       expected = "/fixture/deps/cuda";
     }
     {
-      name = "the real build's cargoExtraArgs are the plan's cargoArgs, shell-escaped";
+      name = "the real build's cargoExtraArgs are the plan's, as deps-layer quoted them";
       actual = map (n: v.${n}.cargoExtraArgs) ["cpu" "cuda" "vulkan"];
       expected = [
         "--locked --package server"
         "--locked --package server --features server/cuda"
-        "--locked --package server --features server/vulkan,core/spirv"
+        "--locked '--package' server --features server/vulkan,core/spirv"
       ];
     }
     {
-      name = "an argument with shell metacharacters is quoted";
-      actual = lib.planFile.escapeShellArgs ["--features" "a b" "it's" "x/y,z"];
+      name = "an argument with shell metacharacters is quoted (values only Nix knows)";
+      actual = lib.shellWords.escapeShellArgs ["--features" "a b" "it's" "x/y,z"];
       expected = "--features 'a b' 'it'\\''s' x/y,z";
     }
     {
-      name = "a stacked layer runs the plan's commands through cargoWithProfile";
-      actual = {inherit (plan.layers.cuda) buildCommand checkCommand stacksOn output;};
+      name = "a layer runs the plan's crane commands as the plan writes them";
+      actual = {inherit (plan.layers.cuda) buildPhaseCargoCommand checkPhaseCargoCommand stacksOn output;};
       expected = {
-        buildCommand = "cargoWithProfile check --locked --all-targets --features cuda\ncargoWithProfile build --locked --features cuda\n";
-        checkCommand = "cargoWithProfile test --locked --no-run --features cuda\n";
+        buildPhaseCargoCommand = "cargoWithProfile check --locked --all-targets --features cuda\ncargoWithProfile build --locked --features cuda\n";
+        checkPhaseCargoCommand = "cargoWithProfile test --locked --no-run --features cuda\n";
         stacksOn = "common";
         output = "deps-cuda";
       };
     }
     {
-      name = "the common layer's commands are the plan's, without features";
-      actual = {inherit (plan.layers.common) buildCommand checkCommand stacksOn;};
-      expected = {
-        buildCommand = "cargoWithProfile check --locked --all-targets\ncargoWithProfile build --locked\n";
-        checkCommand = "cargoWithProfile test --locked --no-run\n";
-        stacksOn = null;
-      };
+      name = "a plan without crane's commands or cargoExtraArgs is refused, saying to regenerate";
+      actual = [
+        (refuses (withLayer "cuda" (removeAttrs fixture.layers.cuda ["buildPhaseCargoCommand"])))
+        (refuses (withLayer "common" (removeAttrs fixture.layers.common ["checkPhaseCargoCommand"])))
+        (refuses (withVariant "cpu" (removeAttrs fixture.variants.cpu ["cargoExtraArgs"])))
+      ];
+      expected = [true true true];
     }
     {
       name = "the profile is the plan's";
@@ -407,7 +431,7 @@ let
       name = "a runtime library that is neither a path nor { path; keep; } with a glob is refused";
       actual = map (entry:
         throws
-        (lib.plan {
+        (lib.variantRecords {
           layerDir = /fixture/deps;
           planData = fixture // {variants = {x = variantOf "x" ["a/b"];};};
           nixVariants = {x.runtimeLibraries = [entry];};
@@ -580,7 +604,7 @@ let
     {
       name = "a workspace that configures nothing gets one Linux variant with generic settings";
       actual = let
-        p = lib.plan {
+        p = lib.variantRecords {
           layerDir = /fixture/deps;
           nixVariants = {};
           planData = builtins.fromJSON (toJSON (fixture
@@ -625,7 +649,7 @@ let
       name = "a layer folder without plan.json is refused with the command to run";
       actual =
         throws
-        (lib.plan {
+        (lib.variantRecords {
           layerDir = /nonexistent/deps;
           nixVariants = {};
         })
@@ -1005,6 +1029,79 @@ let
         ]
       ];
       expected = [true true];
+    }
+    {
+      name = "every output name is the plan's: names the plan spells otherwise are the flake's";
+      actual = let
+        renamed =
+          fixture.variants.cuda
+          // {
+            outputs =
+              fixture.variants.cuda.outputs
+              // {
+                variantLayer = "layer-of-cuda";
+                checks = {
+                  package = "cuda-builds";
+                  clippy = "cuda-lints";
+                  nextest = "cuda-tests";
+                };
+              };
+          };
+        out = (planOf (fixture // withVariant "cuda" renamed) {}).outputs "x86_64-linux";
+      in {
+        packages = builtins.filter (n: builtins.elem n ["layer-of-cuda" "deps-cuda"]) out.packages;
+        checks = builtins.filter (n: builtins.match ".*cuda.*" n != null) out.checks;
+      };
+      expected = {
+        packages = ["deps-cuda" "layer-of-cuda"];
+        checks = ["cuda-builds" "cuda-lints" "cuda-tests"];
+      };
+    }
+    {
+      name = "a plan from before the check and variant-layer names is refused, saying to regenerate";
+      actual = map (outputs: refuses (withVariant "cpu" (fixture.variants.cpu // {inherit outputs;}))) [
+        (removeAttrs fixture.variants.cpu.outputs ["checks"])
+        (removeAttrs fixture.variants.cpu.outputs ["variantLayer"])
+        (fixture.variants.cpu.outputs // {checks = {package = "p";};})
+      ];
+      expected = [true true true];
+    }
+    {
+      name = "a record holds its layer stack, base first, and its version only with a root";
+      actual = {
+        cuda = v.cuda.layerStack;
+        cpu = v.cpu.layerStack;
+        version = v.cpu.version;
+      };
+      expected = {
+        cuda = ["common" "cuda"];
+        cpu = ["common"];
+        version = null;
+      };
+    }
+    {
+      name = "nix/README.md's table of variant settings is the one nix/lib/variant-settings.nix renders";
+      actual = let
+        readme = builtins.readFile ../README.md;
+        after = builtins.elemAt (builtins.split "<!-- begin variant settings table -->\n" readme) 2;
+        inReadme = builtins.head (builtins.split "\n<!-- end variant settings table -->" after);
+      in
+        inReadme;
+      expected = lib.variantSettings.readmeTable;
+    }
+    {
+      name = "flake.nix declares the library's inputs as nix/library-inputs.json lists them";
+      actual = let
+        declared = (import ../../flake.nix).inputs;
+        asDeclared = input: {
+          inherit (input) name;
+          url = declared.${input.name}.url or null;
+          flake = declared.${input.name}.flake or true;
+          followsNixpkgs = (declared.${input.name}.inputs.nixpkgs.follows or null) == "nixpkgs";
+        };
+      in
+        map asDeclared (builtins.fromJSON (builtins.readFile ../library-inputs.json)).inputs;
+      expected = (builtins.fromJSON (builtins.readFile ../library-inputs.json)).inputs;
     }
     {
       name = "rocm has no layer on aarch64-linux, where it is not built";

@@ -2,7 +2,7 @@
 # nix/vendor-at-fixed-path.sh against other users and other builds of one machine, without Nix's
 # sandbox: every build here shares /tmp, as on macOS or a Linux install with sandbox = false.
 # In a private mount namespace with an empty /tmp, a small store in the vendor set's layout
-# (nix/vendor.nix: registry folder, git folder keyed by nix/lib/vendor.nix) holds an honest
+# (nix/vendor-set.nix: registry folder, git folder keyed by nix/lib/vendor.nix) holds an honest
 # registry crate and a git dependency at two revisions. Builds run as two build users (30001,
 # 30002); another local user (6666) attacks first. Each build is a strict shell that sources the
 # hook and runs `cargo build --offline --locked`, then its binary, which prints the code it was
@@ -76,7 +76,7 @@ gitdep = { git = "file://$git_repo", branch = "main" }
 EOF
 printf 'fn main() { println!("{} {}", itoa::origin(), gitdep::origin()); }\n' >"$app/src/main.rs"
 
-# --- vendor sets in nix/vendor.nix's layout, one per lock
+# --- vendor sets in nix/vendor-set.nix's layout, one per lock
 # The git folder's name, as nix/lib/vendor.nix computes it from the lock.
 git_folder_of() { # LOCK
   nix_instantiate --eval --strict --json --expr "

@@ -34,18 +34,10 @@ pub enum Error {
     #[error(transparent)]
     Parse(#[from] ParseError),
     #[error(
-        "no variant `{variant}`: packages.{system} of {flake} has no `deps-{variant}` (variants found: {found})"
+        "{attribute} does not exist: the flake is not made by deps-layer's lib.mkFlake, or by an \
+         older one; name its plan with --plan, or the installables to report on"
     )]
-    UnknownVariant {
-        variant: String,
-        system: String,
-        flake: String,
-        found: String,
-    },
-    #[error(
-        "packages.{system} of {flake} has no `deps-<variant>` outputs, so there is no variant to report on"
-    )]
-    NoVariants { system: String, flake: String },
+    NoPlan { attribute: String },
     #[error(
         "no variant `{variant}`: the plan {plan} has no such variant (variants found: {found})"
     )]

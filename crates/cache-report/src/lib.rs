@@ -16,6 +16,6 @@ pub mod size;
 pub use dry_run::{DryRunPlan, parse_dry_run};
 pub use error::{Error, ParseError};
 pub use nix::Nix;
-pub use plan::{Group, Member, flake_groups, installables_group, local_plan_path, plan_groups};
+pub use plan::{Group, Member, installables_group, plan_groups};
 pub use render::render_markdown;
 pub use report::{GroupReport, Output, OutputStatus, Report, report_group};

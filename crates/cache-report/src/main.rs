@@ -6,8 +6,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use cache_report::{
-    Error, Group, Nix, Report, flake_groups, installables_group, local_plan_path, plan_groups,
-    render_markdown, report_group,
+    Error, Group, Nix, Report, installables_group, plan_groups, render_markdown, report_group,
 };
 use deps_layer::plan_file::PlanFile;
 
@@ -15,8 +14,8 @@ use deps_layer::plan_file::PlanFile;
 /// and whether each dependency layer is a cache hit.
 ///
 /// With no installables: one group per variant of the flake: the layers, package and image its
-/// variant plan names (`--plan`, or `nix/deps/plan.json` of a local flake), or else `deps-common`,
-/// `deps-<v>`, `<v>`, `image-<v>` of `packages.<system>`. With installables: one group of those.
+/// variant plan names (`--plan`, or the flake's own, `legacyPackages.<system>.depsLayerPlan`,
+/// which `lib.mkFlake` provides). With installables: one group of those.
 /// Substituters and keys come from nix.conf or from NIX_ARGS, e.g.
 /// `-- --option substituters https://NAME.cachix.org --option trusted-public-keys KEY`.
 #[derive(Debug, Parser)]
@@ -29,8 +28,8 @@ struct Cli {
     #[arg(long, default_value = ".")]
     flake: String,
 
-    /// The flake's variant plan (deps-layer's `plan.json`; default: `nix/deps/plan.json` of a
-    /// local flake, when present).
+    /// The flake's variant plan (deps-layer's `plan.json`; default: the one the flake was
+    /// evaluated with, `legacyPackages.<system>.depsLayerPlan`).
     #[arg(long)]
     plan: Option<PathBuf>,
 
@@ -101,16 +100,32 @@ fn main() -> Result<()> {
         let packages = nix
             .package_names(&cli.flake, &system)
             .with_context(|| format!("listing packages.{system} of {}", cli.flake))?;
-        let plan_path = cli.plan.clone().or_else(|| local_plan_path(&cli.flake));
-        let groups = match plan_path {
-            Some(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading the variant plan {}", path.display()))?;
-                let plan = PlanFile::parse(&path, &text)?;
-                plan_groups(&cli.flake, &system, &plan, &path, &packages, &cli.variants)?
+        let (plan_path, text) = match &cli.plan {
+            Some(path) => (
+                path.clone(),
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the variant plan {}", path.display()))?,
+            ),
+            None => {
+                let attribute = format!("{}#legacyPackages.{system}.depsLayerPlan", cli.flake);
+                let text = nix
+                    .flake_plan(&cli.flake, &system)
+                    .with_context(|| format!("reading {attribute}"))?
+                    .ok_or_else(|| Error::NoPlan {
+                        attribute: attribute.clone(),
+                    })?;
+                (PathBuf::from(attribute), text)
             }
-            None => flake_groups(&cli.flake, &system, &packages, &cli.variants)?,
         };
+        let plan = PlanFile::parse(&plan_path, &text)?;
+        let groups = plan_groups(
+            &cli.flake,
+            &system,
+            &plan,
+            &plan_path,
+            &packages,
+            &cli.variants,
+        )?;
         (Some(system), groups)
     };
     let mut reports = Vec::with_capacity(groups.len());

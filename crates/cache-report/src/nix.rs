@@ -74,6 +74,21 @@ impl Nix {
         })
     }
 
+    /// The variant plan the flake was evaluated with (`legacyPackages.<system>.depsLayerPlan`,
+    /// as JSON text), or None when the flake has none.
+    pub fn flake_plan(&self, flake: &str, system: &str) -> Result<Option<String>, Error> {
+        let mut args: Vec<OsString> = vec!["eval".into(), "--json".into()];
+        args.extend(self.extra_args.iter().map(OsString::from));
+        args.extend([
+            format!("{flake}#legacyPackages.{system}").into(),
+            "--apply".into(),
+            "packages: packages.depsLayerPlan or null".into(),
+        ]);
+        let output = self.run(&args)?;
+        let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        Ok((text != "null").then_some(text))
+    }
+
     /// Sizes of `paths` in the binary cache at `store_url`; paths it lacks are left out.
     pub fn path_sizes(
         &self,

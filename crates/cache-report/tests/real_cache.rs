@@ -38,9 +38,25 @@ const FLAKE: &str = r#"{
         image-cuda = mk "image-cuda" 50000 [ cuda ];
         default = cpu;
       };
-    in { packages.${system} = packages; };
+    in {
+      packages.${system} = packages;
+      # as lib.mkFlake provides it: the variants' names come from here
+      legacyPackages.${system}.depsLayerPlan = builtins.fromJSON ''@PLAN@'';
+    };
 }
 "#;
+
+/// The plan of the flake above, as `deps-layer generate` writes it: each variant with a feature
+/// and so a layer of its own on the common one.
+fn plan_json() -> String {
+    use deps_layer::plan_file::PlanFile;
+    use deps_layer::variants::{Variant, Variants};
+    let variants = Variants::from([
+        ("cpu".to_string(), Variant::with_features(&["srv/cpu"])),
+        ("cuda".to_string(), Variant::with_features(&["srv/cuda"])),
+    ]);
+    PlanFile::new(&variants, &["--workspace".into()], &Default::default(), "x").render()
+}
 
 struct IsolatedNix {
     root: tempfile::TempDir,
@@ -124,7 +140,10 @@ impl IsolatedNix {
         ]);
         let dir = self.root.path().join("flake");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("flake.nix"), FLAKE.replace("@SYSTEM@", &system)).unwrap();
+        let flake = FLAKE
+            .replace("@SYSTEM@", &system)
+            .replace("@PLAN@", &plan_json());
+        std::fs::write(dir.join("flake.nix"), flake).unwrap();
         format!("path:{}", dir.display())
     }
 
@@ -539,6 +558,29 @@ fn a_missing_nix_is_named() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("could not run `/nonexistent/bin/nix`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_flake_without_a_plan_is_refused_naming_the_attribute() {
+    let Some(nix) = IsolatedNix::new() else {
+        return;
+    };
+    let flake = nix.write_flake();
+    let dir = flake.strip_prefix("path:").unwrap();
+    let text = std::fs::read_to_string(format!("{dir}/flake.nix")).unwrap();
+    // legacyPackages without the plan: a flake not made by lib.mkFlake
+    std::fs::write(
+        format!("{dir}/flake.nix"),
+        text.replace(".depsLayerPlan =", ".otherData ="),
+    )
+    .unwrap();
+    let output = nix.cache_report(&["--flake", &flake, "--json"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("legacyPackages") && stderr.contains("depsLayerPlan"),
         "{stderr}"
     );
 }

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 
 use crate::cargo::Cargo;
 use crate::error::{Error, Result};
+use crate::layer_contents::{LayerContents, VariantUnits};
+use crate::layer_crate::LayerCrate;
 use crate::lock::{LockFile, LockKey};
-use crate::manifest::{self, Carried, Scope};
+use crate::manifest::{self, Carried};
 use crate::metadata::Metadata;
 use crate::output::{Earlier, Marker, Protected};
-use crate::plan::{Plan, VariantUnits};
 use crate::plan_file::PlanFile;
 use crate::unit_graph::{Mode, UnitGraph};
 use crate::variants::{self, Variants};
@@ -381,7 +382,9 @@ pub fn generate(options: &Options, out_from_root: &str) -> Result<(Layer, Worksp
     Ok((layer, workspace))
 }
 
-/// [`generate`] for a workspace already loaded (its `cargo metadata` is not run again).
+/// [`generate`] for a workspace already loaded (its `cargo metadata` is not run again): what
+/// every variant compiles, the layer crate that compiles the external part of it, each layer's
+/// slice of that crate, and the plan the flake reads.
 pub fn generate_for(
     options: &Options,
     workspace: &Workspace,
@@ -391,66 +394,22 @@ pub fn generate_for(
     let lock = LockFile::read(&lock_path)?;
     lock.check_git_revisions(&lock_path)?;
     let units = variant_units(options, workspace)?;
-    let mut plan = Plan::new(&workspace.metadata, &workspace.local, &units);
-    let removed: BTreeSet<LockKey> = workspace
-        .metadata
-        .packages
-        .iter()
-        .filter(|package| workspace.local.contains(&package.id))
-        .map(|package| {
-            (
-                package.name.clone(),
-                package.version.clone(),
-                package.source.clone().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let members = Members::of(workspace);
     let manifest = read_toml(&workspace.root_manifest)?;
-    let local_names: BTreeSet<String> = workspace
-        .metadata
-        .packages
-        .iter()
-        .filter(|package| workspace.local.contains(&package.id))
-        .map(|package| package.name.clone())
-        .collect();
-    let carried = Carried {
-        resolver: resolver(&manifest),
-        tables: carried_tables(&manifest, &local_names),
-        regenerate: regenerate_command(out_from_root, &options.selection),
-    };
-    let config = cargo_config(&workspace.root)?;
-    let render = |plan: &Plan, scope: Scope<'_>| {
-        let mut files = manifest::render(plan, &carried, scope);
-        if let Some(config) = &config {
-            files.insert(
-                ".cargo/config.toml".into(),
-                format!("{}\n{config}", manifest::header(&carried.regenerate)),
-            );
-        }
-        files
-    };
-    let complete = |files: &BTreeMap<String, String>| -> Result<String> {
-        let scratch = tempfile::tempdir().map_err(|source| Error::Write {
-            path: std::env::temp_dir(),
-            source,
-        })?;
-        let mut with_lock = files.clone();
-        with_lock.insert("Cargo.lock".into(), lock.without(&removed));
-        write_files(scratch.path(), &with_lock)?;
-        crate::lock::complete(&options.cargo, scratch.path(), &lock)
+    let layer_crate = LayerCrate {
+        carried: Carried {
+            resolver: resolver(&manifest),
+            tables: carried_tables(&manifest, &members.names),
+            regenerate: regenerate_command(out_from_root, &options.selection),
+        },
+        config: cargo_config(&workspace.root)?,
+        lock: &lock,
+        workspace_crates: &members.lock_keys,
+        cargo: &options.cargo,
     };
 
-    let mut files = render(&plan, Scope::All);
-    let mut completed = complete(&files)?;
-    // The packages cargo dropped from the parts' lock are declared in the lock helper, and the
-    // lock completed again with it.
-    let layer_lock = LockFile::parse(Path::new("Cargo.lock"), &completed)?;
-    plan.keep_resolvable(&lock, &layer_lock, &removed);
-    if !plan.never_built.is_empty() {
-        files = render(&plan, Scope::All);
-        completed = complete(&files)?;
-    }
-    files.insert("Cargo.lock".into(), completed);
+    let mut contents = LayerContents::new(&workspace.metadata, &workspace.local, &units);
+    let mut files = layer_crate.whole(&mut contents)?;
     let binaries = units
         .iter()
         .map(|(variant, units)| (variant.clone(), units.binaries(&workspace.local)))
@@ -459,39 +418,56 @@ pub fn generate_for(
         &workspace.variants,
         &options.selection,
         &binaries,
-        &carried.regenerate,
+        &layer_crate.carried.regenerate,
     );
-    let manifests: BTreeMap<String, String> = workspace
-        .metadata
-        .packages
-        .iter()
-        .filter(|package| workspace.local.contains(&package.id))
-        .filter_map(|package| {
-            let relative = package.manifest_path.strip_prefix(&workspace.root).ok()?;
-            Some((
-                package.name.clone(),
-                relative.to_string_lossy().into_owned(),
-            ))
-        })
-        .collect();
-    plan_file.set_manifests(&manifests);
-    // Each layer the flake builds is its own slice of the crate with its own lock, so a change
-    // to one variant's dependencies reaches no other layer's inputs.
+    plan_file.set_manifests(&members.manifests);
     for (name, layer) in &plan_file.layers {
-        let scope = if name == crate::plan_file::COMMON {
-            Scope::Common
-        } else {
-            Scope::Variant(name)
-        };
-        let mut slice = render(&plan, scope);
-        let slice_lock = complete(&slice)?;
-        slice.insert("Cargo.lock".into(), slice_lock);
-        for (path, content) in slice {
-            files.insert(format!("{}/{path}", layer.dir), content);
-        }
+        files.extend(layer_crate.slice(&contents, name, &layer.dir)?);
     }
     files.insert(crate::plan_file::FILE.into(), plan_file.render());
     Ok(Layer { files })
+}
+
+/// The workspace's own crates, as the layer must leave them out.
+struct Members {
+    /// Their lock entries.
+    lock_keys: BTreeSet<LockKey>,
+    names: BTreeSet<String>,
+    /// name → manifest, relative to the root.
+    manifests: BTreeMap<String, String>,
+}
+
+impl Members {
+    fn of(workspace: &Workspace) -> Members {
+        let local = || {
+            workspace
+                .metadata
+                .packages
+                .iter()
+                .filter(|package| workspace.local.contains(&package.id))
+        };
+        Members {
+            lock_keys: local()
+                .map(|package| {
+                    (
+                        package.name.clone(),
+                        package.version.clone(),
+                        package.source.clone().unwrap_or_default(),
+                    )
+                })
+                .collect(),
+            names: local().map(|package| package.name.clone()).collect(),
+            manifests: local()
+                .filter_map(|package| {
+                    let relative = package.manifest_path.strip_prefix(&workspace.root).ok()?;
+                    Some((
+                        package.name.clone(),
+                        relative.to_string_lossy().into_owned(),
+                    ))
+                })
+                .collect(),
+        }
+    }
 }
 
 pub use crate::output::write_files;

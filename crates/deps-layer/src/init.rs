@@ -71,11 +71,43 @@ fn nix_string(text: &str) -> String {
     format!("\"{escaped}\"")
 }
 
+/// An input of the library (nix/library-inputs.json) at the revision `init` pins it to.
+pub struct Pin {
+    pub name: &'static str,
+    /// GitHub `owner/repo`.
+    pub repository: &'static str,
+    pub rev: &'static str,
+    /// false: a plain source tree (`flake = false`).
+    pub flake: bool,
+    /// Its own nixpkgs input follows the workspace's.
+    pub follows_nixpkgs: bool,
+}
+
+/// The inputs block entry of `pin`, as alejandra formats it.
+fn input_entry(pin: &Pin) -> String {
+    let url = nix_string(&format!("github:{}/{}", pin.repository, pin.rev));
+    if pin.flake && !pin.follows_nixpkgs {
+        return format!("    {}.url = {url};\n", pin.name);
+    }
+    let mut entry = format!("    {} = {{\n      url = {url};\n", pin.name);
+    if pin.follows_nixpkgs {
+        entry.push_str("      inputs.nixpkgs.follows = \"nixpkgs\";\n");
+    }
+    if !pin.flake {
+        entry.push_str("      flake = false;\n");
+    }
+    entry.push_str("    };\n");
+    entry
+}
+
 /// The workspace's `flake.nix`, as alejandra formats it.
 pub fn flake_nix(name: &str, library: &str) -> String {
-    // PINS's order is the script's, which the template's follows.
-    let [nixpkgs, crane, rust_overlay, flake_utils, advisory_db] =
-        PINS.map(|(_, repository, rev)| nix_string(&format!("github:{repository}/{rev}")));
+    let inputs: String = PINS.iter().map(input_entry).collect();
+    // The library's own inputs are the workspace's, so one lock pins each once.
+    let follows: String = PINS
+        .iter()
+        .map(|pin| format!("        {0}.follows = \"{0}\";\n", pin.name))
+        .collect();
     let description = nix_string(&format!(
         "{name}: packages, images and checks on a generated dependency layer"
     ));
@@ -83,26 +115,10 @@ pub fn flake_nix(name: &str, library: &str) -> String {
         r#"{{
   description = {description};
   inputs = {{
-    nixpkgs.url = {nixpkgs};
-    crane.url = {crane};
-    rust-overlay = {{
-      url = {rust_overlay};
-      inputs.nixpkgs.follows = "nixpkgs";
-    }};
-    flake-utils.url = {flake_utils};
-    advisory-db = {{
-      url = {advisory_db};
-      flake = false;
-    }};
-    deps-layer = {{
+{inputs}    deps-layer = {{
       url = {library};
       inputs = {{
-        nixpkgs.follows = "nixpkgs";
-        crane.follows = "crane";
-        rust-overlay.follows = "rust-overlay";
-        flake-utils.follows = "flake-utils";
-        advisory-db.follows = "advisory-db";
-      }};
+{follows}      }};
     }};
   }};
   outputs = inputs:
@@ -395,7 +411,7 @@ mod tests {
 
     #[test]
     fn every_input_is_pinned_to_a_revision_in_template_order() {
-        let names: Vec<&str> = PINS.iter().map(|(name, _, _)| *name).collect();
+        let names: Vec<&str> = PINS.iter().map(|pin| pin.name).collect();
         assert_eq!(
             names,
             [
@@ -406,11 +422,13 @@ mod tests {
                 "advisory-db"
             ]
         );
-        for (input, repository, rev) in PINS {
-            assert!(repository.contains('/'), "{input}: {repository}");
+        for pin in PINS {
+            assert!(pin.repository.contains('/'), "{}", pin.name);
             assert!(
-                rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit()),
-                "{input}: {rev}"
+                pin.rev.len() == 40 && pin.rev.chars().all(|c| c.is_ascii_hexdigit()),
+                "{}: {}",
+                pin.name,
+                pin.rev
             );
         }
     }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::plan::{Entries, Features, PackageInfo, Part, Plan};
+use crate::layer_contents::{Entries, Features, LayerContents, PackageInfo, Part};
 
 /// The root package's name: fixed, so nothing about the workspace's own crates reaches the layer.
 pub const ROOT_NAME: &str = "workspace-deps";
@@ -25,7 +25,7 @@ impl Part {
 }
 
 /// The helper that declares the packages of the workspace lock the other parts leave out of the
-/// layer's lock (see `Plan::never_built`): a member of the layer's workspace, so its dependencies
+/// layer's lock (see `LayerContents::never_built`): a member of the layer's workspace, so its dependencies
 /// are in the layer's lock, that nothing depends on.
 pub const LOCK_HELPER: (&str, &str) = ("lock", "workspace-deps-lock");
 
@@ -241,7 +241,7 @@ fn package_table(name: &str) -> String {
 /// The lock helper's manifest: every package the other parts leave out of the lock, optional and
 /// never enabled (no feature of the layer names it and nothing depends on the helper), so cargo
 /// keeps it in the lock, which covers every feature, and compiles it in no build.
-fn lock_helper(head: &str, name: &str, plan: &Plan) -> String {
+fn lock_helper(head: &str, name: &str, plan: &LayerContents) -> String {
     let keys = dependency_keys(&plan.never_built);
     let mut manifest = format!(
         "{head}\n{}\n# Never built: its optional dependencies keep the packages of the workspace lock that\n\
@@ -293,11 +293,11 @@ impl Scope<'_> {
     }
 }
 
-impl Plan {
+impl LayerContents {
     /// The plan of one layer: packages only the other variants need are gone (so are the lock
     /// helper's), and with them every trace of those variants in the rendered text, the
     /// dependency keys included.
-    fn scoped(&self, scope: Scope<'_>) -> Plan {
+    fn scoped(&self, scope: Scope<'_>) -> LayerContents {
         if scope == Scope::All {
             return self.clone();
         }
@@ -318,7 +318,7 @@ impl Plan {
             })
             .collect();
         let used: BTreeSet<&String> = parts.values().flat_map(|entries| entries.keys()).collect();
-        Plan {
+        LayerContents {
             variants: self.variants.clone(),
             packages: self
                 .packages
@@ -341,7 +341,11 @@ impl Plan {
 }
 
 /// All files of the layer except the lock, keyed by relative path.
-pub fn render(plan: &Plan, carried: &Carried, scope: Scope<'_>) -> BTreeMap<String, String> {
+pub fn render(
+    plan: &LayerContents,
+    carried: &Carried,
+    scope: Scope<'_>,
+) -> BTreeMap<String, String> {
     let plan = &plan.scoped(scope);
     let keys = dependency_keys(&plan.packages);
     let mut files = BTreeMap::new();

@@ -1,7 +1,7 @@
 //! `plan.json`, written next to the layer: the variants, their layers and the exact cargo command
 //! lines of every layer and real build. The flake (`builtins.fromJSON`), `verify`, layer-bench
 //! and cache-report read it instead of deciding any of it again, so they cannot drift apart.
-//! Schema: `plan-schema.md` (schema 1); these types both write and read it.
+//! Schema 1, documented in nix/README.md ("The plan"); these types both write and read it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -47,6 +47,10 @@ pub struct LayerPlan {
     /// Cargo argument lists (subcommand first, no `--profile`), run in order.
     pub build_commands: Vec<Vec<String>>,
     pub check_commands: Vec<Vec<String>>,
+    /// The same commands as crane runs them (its `buildPhaseCargoCommand` and
+    /// `checkPhaseCargoCommand`), so that the flake renders nothing: see [`crane_commands`].
+    pub build_phase_cargo_command: String,
+    pub check_phase_cargo_command: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,8 +61,10 @@ pub struct VariantPlan {
     pub selection: Vec<String>,
     /// A key of [`PlanFile::layers`].
     pub layer: String,
-    /// crane's `cargoExtraArgs` for the real build and its checks.
+    /// The real build's and its checks' cargo arguments after the subcommand.
     pub cargo_args: Vec<String>,
+    /// The same, shell-quoted: crane's `cargoExtraArgs`.
+    pub cargo_extra_args: String,
     pub pname: String,
     /// The one binary the selection builds; None when it builds none or several.
     pub main_program: Option<String>,
@@ -75,9 +81,22 @@ pub struct VariantPlan {
 #[serde(rename_all = "camelCase")]
 pub struct Outputs {
     pub package: String,
+    /// The layer's own output (`deps-common` for a variant without features).
     pub layer: String,
+    /// The same layer by the variant's name, `deps-<variant>`.
+    pub variant_layer: String,
     pub image: String,
     pub shell: String,
+    pub checks: CheckOutputs,
+}
+
+/// The flake's `checks` attribute names for a variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckOutputs {
+    pub package: String,
+    pub clippy: String,
+    pub nextest: String,
 }
 
 /// `--features a,b`, or nothing.
@@ -87,6 +106,22 @@ fn feature_args(features: &[String]) -> Vec<String> {
     } else {
         vec!["--features".into(), features.join(",")]
     }
+}
+
+/// Argument lists as one shell line each, the way crane runs them: `cargoWithProfile` puts
+/// `--profile $CARGO_PROFILE` after the subcommand, as [`PlanFile::with_profile`] does here.
+pub fn crane_commands(commands: &[Vec<String>]) -> String {
+    commands
+        .iter()
+        .map(|args| format!("cargoWithProfile {}\n", shell_words(args)))
+        .collect()
+}
+
+fn shell_words(args: &[String]) -> String {
+    args.iter()
+        .map(|arg| crate::shell::word(arg))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -102,15 +137,19 @@ fn layer_plan(name: &str, feature: Option<&str>) -> LayerPlan {
         ));
         args
     };
+    let build_commands = vec![
+        with(&["check", "--locked", "--all-targets"]),
+        with(&["build", "--locked"]),
+    ];
+    let check_commands = vec![with(&["test", "--locked", "--no-run"])];
     LayerPlan {
         dir: format!("{LAYERS_DIR}/{name}"),
         output: format!("deps-{name}"),
         stacks_on: feature.map(|_| COMMON.to_string()),
-        build_commands: vec![
-            with(&["check", "--locked", "--all-targets"]),
-            with(&["build", "--locked"]),
-        ],
-        check_commands: vec![with(&["test", "--locked", "--no-run"])],
+        build_phase_cargo_command: crane_commands(&build_commands),
+        check_phase_cargo_command: crane_commands(&check_commands),
+        build_commands,
+        check_commands,
     }
 }
 
@@ -152,8 +191,14 @@ impl PlanFile {
             let outputs = Outputs {
                 package: name.clone(),
                 layer: format!("deps-{layer}"),
+                variant_layer: format!("deps-{name}"),
                 image: format!("image-{name}"),
                 shell: name.clone(),
+                checks: CheckOutputs {
+                    package: format!("package-{name}"),
+                    clippy: format!("clippy-{name}"),
+                    nextest: format!("nextest-{name}"),
+                },
             };
             planned.insert(
                 name.clone(),
@@ -161,6 +206,7 @@ impl PlanFile {
                     features: variant.features.clone(),
                     selection,
                     layer,
+                    cargo_extra_args: shell_words(&cargo_args),
                     cargo_args,
                     pname,
                     main_program,
@@ -396,8 +442,14 @@ mod tests {
             Outputs {
                 package: "cpu".into(),
                 layer: "deps-common".into(),
+                variant_layer: "deps-cpu".into(),
                 image: "image-cpu".into(),
-                shell: "cpu".into()
+                shell: "cpu".into(),
+                checks: CheckOutputs {
+                    package: "package-cpu".into(),
+                    clippy: "clippy-cpu".into(),
+                    nextest: "nextest-cpu".into(),
+                },
             }
         );
         let gpu = &plan.variants["cuda"];
@@ -415,6 +467,29 @@ mod tests {
         assert_eq!(gpu.pname, "server-cuda");
         assert_eq!(gpu.outputs.layer, "deps-cuda");
         assert_eq!(gpu.outputs.image, "image-cuda");
+    }
+
+    #[test]
+    fn crane_s_commands_are_rendered_here_quoted_only_where_needed() {
+        let plan = two_variants();
+        let cuda = &plan.layers["cuda"];
+        assert_eq!(
+            cuda.build_phase_cargo_command,
+            "cargoWithProfile check --locked --all-targets --features cuda\n\
+             cargoWithProfile build --locked --features cuda\n"
+        );
+        assert_eq!(
+            cuda.check_phase_cargo_command,
+            "cargoWithProfile test --locked --no-run --features cuda\n"
+        );
+        assert_eq!(
+            plan.variants["cpu"].cargo_extra_args,
+            "--locked --package server"
+        );
+        assert_eq!(
+            crane_commands(&[strings(&["build", "--features", "a b", "it's"])]),
+            "cargoWithProfile build --features 'a b' 'it'\\''s'\n"
+        );
     }
 
     #[test]

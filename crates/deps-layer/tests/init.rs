@@ -85,11 +85,13 @@ fn init_writes_the_flake_and_the_layer_and_keeps_the_variants() {
         flake.contains("description = \"adopt: packages, images and checks"),
         "{flake}"
     );
-    for (input, _, rev) in deps_layer::init::PINS {
+    for pin in deps_layer::init::PINS {
         assert_eq!(
-            flake.matches(&format!("/{rev}\"")).count(),
+            flake.matches(&format!("/{}\"", pin.rev)).count(),
             1,
-            "{input} pinned at {rev}: {flake}"
+            "{} pinned at {}: {flake}",
+            pin.name,
+            pin.rev
         );
     }
     for input in [

@@ -1,7 +1,7 @@
-# Reader of the variant plan: plan.json, which `deps-layer generate` writes next to the layer
-# (schema: docs in nix/README.md, "The plan"). Every cargo decision (layers, their commands, what a
-# variant builds, its names) is the plan's; this file only checks its shape and renders it for
-# crane, so Rust and Nix cannot disagree. Pure (builtins only).
+# Reader of plan.json, which `deps-layer generate` writes next to the layer
+# (schema: docs in nix/README.md, "The plan"). Every cargo decision (layers, their commands as
+# crane runs them, what a variant builds, its names) is the plan's; this file only checks its
+# shape, so Rust and Nix cannot disagree. Pure (builtins only).
 let
   inherit
     (builtins)
@@ -13,8 +13,6 @@ let
     isList
     isString
     mapAttrs
-    match
-    replaceStrings
     ;
 
   fail = msg: throw "plan.json: ${msg}";
@@ -22,19 +20,16 @@ let
   isStringList = x: isList x && all isString x;
   isNullOrString = x: x == null || isString x;
 
-  # As nixpkgs' lib.escapeShellArg, which nix/lib cannot import.
-  escapeShellArg = arg:
-    if match "[[:alnum:],._+:@%/-]+" arg != null
-    then arg
-    else "'${replaceStrings ["'"] ["'\\''"] arg}'";
-  escapeShellArgs = args: concatStringsSep " " (map escapeShellArg args);
-
-  # crane's cargoWithProfile inserts `--profile $CARGO_PROFILE` after the subcommand, as the plan's
-  # commands (subcommand first, no --profile) expect.
-  renderCommands = where: commands:
+  # The commands are read as lists (the plan's own check of its shape) and run as the plan
+  # renders them for crane.
+  checkCommands = where: commands:
     if !(isList commands) || !(all (c: isStringList c && c != []) commands)
     then fail "${where} must be a list of non-empty lists of strings"
-    else concatStringsSep "" (map (c: "cargoWithProfile ${escapeShellArgs c}\n") commands);
+    else commands;
+  cranePhase = where: text:
+    if isString text
+    then text
+    else fail "${where} must be a string; a plan without it is older than this nix/lib: regenerate with `deps-layer generate`";
 
   readLayer = layerDir: layers: name: l: let
     where = "layers.${name}";
@@ -56,11 +51,14 @@ let
         if l.dir == "."
         then layerDir
         else layerDir + "/${l.dir}";
-      buildCommand = renderCommands "${where}.buildCommands" (l.buildCommands or null);
-      checkCommand = renderCommands "${where}.checkCommands" (l.checkCommands or null);
+      buildCommands = checkCommands "${where}.buildCommands" (l.buildCommands or null);
+      checkCommands = checkCommands "${where}.checkCommands" (l.checkCommands or null);
+      buildPhaseCargoCommand = cranePhase "${where}.buildPhaseCargoCommand" (l.buildPhaseCargoCommand or null);
+      checkPhaseCargoCommand = cranePhase "${where}.checkPhaseCargoCommand" (l.checkPhaseCargoCommand or null);
     };
 
-  outputKeys = ["package" "layer" "image" "shell"];
+  outputKeys = ["package" "layer" "variantLayer" "image" "shell"];
+  checkKeys = ["package" "clippy" "nextest"];
 
   readVariant = layers: name: v: let
     where = "variants.${name}";
@@ -74,7 +72,9 @@ let
     else if !(isString (v.pname or null)) || !(isNullOrString (v.mainProgram or 0))
     then fail "${where} needs a string `pname` and a string or null `mainProgram`"
     else if !(isAttrs (v.outputs or null)) || !(all (k: isString (v.outputs.${k} or null)) outputKeys)
-    then fail "${where}.outputs needs the strings ${concatStringsSep ", " outputKeys}"
+    then fail "${where}.outputs needs the strings ${concatStringsSep ", " outputKeys}; a plan without them is older than this nix/lib: regenerate with `deps-layer generate`"
+    else if !(isAttrs (v.outputs.checks or null)) || !(all (k: isString (v.outputs.checks.${k} or null)) checkKeys)
+    then fail "${where}.outputs.checks needs the strings ${concatStringsSep ", " checkKeys}; regenerate with `deps-layer generate`"
     else if v.outputs.layer != layers.${v.layer}.output
     then fail "${where}.outputs.layer '${v.outputs.layer}' is not the output of its layer '${v.layer}'"
     else {
@@ -86,15 +86,13 @@ let
         then v.manifest or null
         else fail "${where}.manifest must be a path relative to the workspace root, or absent";
       layer = v.layer;
-      cargoExtraArgs = escapeShellArgs v.cargoArgs;
+      cargoExtraArgs = cranePhase "${where}.cargoExtraArgs" (v.cargoExtraArgs or null);
     };
 in {
-  inherit escapeShellArg escapeShellArgs;
-
   schema = 1;
 
   # The parsed plan.json and the folder holding it -> { profile; layers; variants; }, every entry
-  # checked, commands rendered for crane.
+  # checked.
   read = {
     planData,
     layerDir,

@@ -55,7 +55,7 @@ pub struct PackageInfo {
 }
 
 #[derive(Debug, Default, Clone)]
-pub struct Plan {
+pub struct LayerContents {
     pub variants: Vec<String>,
     pub packages: BTreeMap<String, PackageInfo>,
     pub parts: BTreeMap<Part, Entries>,
@@ -133,7 +133,7 @@ fn library_features(
     (features, proc_macros, objects)
 }
 
-impl Plan {
+impl LayerContents {
     /// Records the external packages of the workspace lock that the layer's lock, as cargo
     /// completed it for the parts alone, lacks. `local` (the lock keys of the local packages,
     /// registry crates that depend on a local one included) stays out: declaring such a crate
@@ -169,10 +169,10 @@ impl Plan {
         metadata: &Metadata,
         local: &BTreeSet<String>,
         units: &BTreeMap<String, VariantUnits>,
-    ) -> Plan {
-        let mut plan = Plan {
+    ) -> LayerContents {
+        let mut plan = LayerContents {
             variants: units.keys().cloned().collect(),
-            ..Plan::default()
+            ..LayerContents::default()
         };
         for part in Part::ALL {
             plan.parts.insert(part, Entries::new());
@@ -327,7 +327,7 @@ mod tests {
         }
     }
 
-    fn part(plan: &Plan, part: Part) -> Vec<&str> {
+    fn part(plan: &LayerContents, part: Part) -> Vec<&str> {
         plan.parts[&part].keys().map(String::as_str).collect()
     }
 
@@ -366,7 +366,7 @@ mod tests {
             lib("memchr", "2.8.3", &["std"], Side::Host, Lto::OnlyObject),
         ];
         let units = BTreeMap::from([("cpu".to_string(), VariantUnits { build, test })]);
-        let plan = Plan::new(&metadata, &BTreeSet::new(), &units);
+        let plan = LayerContents::new(&metadata, &BTreeSet::new(), &units);
         assert_eq!(part(&plan, Part::Objects), [id("getrandom", "0.2.17")]);
         assert_eq!(part(&plan, Part::DevObjects), [id("rand_core", "0.6.4")]);
         assert_eq!(part(&plan, Part::Host), [id("memchr", "2.8.3")]);
@@ -387,7 +387,7 @@ mod tests {
                 test: Vec::new(),
             },
         )]);
-        let mut plan = Plan::new(&metadata, &BTreeSet::new(), &units);
+        let mut plan = LayerContents::new(&metadata, &BTreeSet::new(), &units);
         let package = |name: &str, version: &str, source: &str| {
             format!(
                 "[[package]]\nname = \"{name}\"\nversion = \"{version}\"\nsource = \"{source}\"\n"

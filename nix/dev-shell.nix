@@ -10,7 +10,7 @@
   lib,
   craneLib,
   cargo-nextest,
-  # the deps-layer tool (nix/tools.nix, or the deps-layer flake's build)
+  # the deps-layer tool (nix/tool-package.nix, or the deps-layer flake's build)
   tool,
   # the variant's build settings (buildInputs, nativeBuildInputs, env), as its builds get them
   build ? {env = {};},

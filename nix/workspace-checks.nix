@@ -1,34 +1,36 @@
-# `nix flake check`: lints and tests. Per variant, clippy and nextest over what the variant builds
-# (its cargoArgs from the plan) on the variant's layer, so they compile only the workspace's
-# crates. The variants no longer build the whole workspace, so one clippy and one nextest over
+# `nix flake check`'s checks over the whole workspace (each variant's own clippy and nextest are
+# nix/variant-outputs.nix's): formatting, advisories, bans and licences, the layer's drift, and,
+# since the variants no longer build the whole workspace, one clippy and one nextest over
 # `--workspace` (every member, the tools and their tests included) run on the default variant's
 # layer: they also compile the external crates that layer lacks (the other members' own, e.g.
 # the GPU backends' and the tools'). Tests needing a GPU cannot run in the build sandbox; nextest
 # runs what the tests run without a device.
 {
   lib,
-  craneLib,
-  commonArgs,
-  src,
+  # nix/workspace-build.nix
+  build,
+  # what nix/flake-lib.nix read from the workspace
+  workspace,
   advisory-db,
-  # src plus the layer folder and the deny configuration, for the checks that read them
-  srcWithNix,
-  # the deny configuration's path in the source, or null for cargo-deny's defaults
-  denyConfig,
-  # arguments naming the layer folder to `deps-layer check`, where it is not nix/deps
-  layerDirArgs,
-  # the deps-layer tool (nix/tools.nix, or the deps-layer flake's build)
-  tool,
-  # the default variant's arguments with the workspace's version, for the workspace-wide checks
-  workspaceArgs,
-  # the default variant's layer, which the workspace-wide checks start from
+  # the default variant's record and layer, which the workspace-wide clippy and nextest start from
+  defaultRecord,
   defaultLayer,
 }: let
-  # nix/lib's quoting: only where needed, whatever nixpkgs' lib does
-  inherit ((import ./lib).planFile) escapeShellArg;
+  # quoting only where needed, whatever nixpkgs' lib does
+  inherit ((import ./lib).shellWords) escapeShellArg;
+  inherit (build) craneLib src srcWithNix tool;
+  commonArgs = build.craneArgs.common;
+  # the deny configuration's path in the source, or null for cargo-deny's defaults
+  denyConfig =
+    if workspace.denyConfig == null
+    then null
+    else build.relativeToRoot workspace.denyConfig;
+  # `deps-layer check` looks in nix/deps unless told otherwise.
+  layerDirArgs = lib.optionals (workspace.layerDir != workspace.root + "/nix/deps") ["--out" (build.relativeToRoot workspace.layerDir)];
   workspaceWide =
-    workspaceArgs
+    build.craneArgs.variant defaultRecord
     // {
+      inherit (workspace) version;
       inherit src;
       pname = "workspace";
       cargoArtifacts = defaultLayer;
@@ -86,23 +88,4 @@ in {
     // {
       doInstallCargoArtifacts = false;
     });
-
-  # Per variant: clippy and nextest over the variant's selection and features.
-  forVariant = {
-    variantArgs,
-    layer,
-  }: {
-    clippy = craneLib.cargoClippy (variantArgs
-      // {
-        inherit src;
-        cargoArtifacts = layer;
-        cargoClippyExtraArgs = "--all-targets -- --deny warnings";
-      });
-    nextest = craneLib.cargoNextest (variantArgs
-      // {
-        inherit src;
-        cargoArtifacts = layer;
-        doInstallCargoArtifacts = false;
-      });
-  };
 }
