@@ -55,7 +55,7 @@ in {
   devShells =
     {
       # The default variant's checks and the workspace's: their tools land in the shell.
-      default = built.${default.name}.shellWith (lib.getAttrs (lib.remove "deps-layer-check" records.workspaceChecks
+      default = built.${default.name}.shellWith (lib.getAttrs (records.workspaceChecks
         ++ [default.outputs.checks.clippy default.outputs.checks.nextest])
       checks);
     }
