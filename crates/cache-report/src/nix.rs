@@ -57,15 +57,8 @@ impl Nix {
 
     /// Attribute names of `<flake>#packages.<system>`, without evaluating the packages.
     pub fn package_names(&self, flake: &str, system: &str) -> Result<Vec<String>, Error> {
-        let mut args: Vec<OsString> = vec!["eval".into(), "--json".into()];
-        args.extend(self.extra_args.iter().map(OsString::from));
-        args.extend([
-            format!("{flake}#packages.{system}").into(),
-            "--apply".into(),
-            "builtins.attrNames".into(),
-        ]);
-        let output = self.run(&args)?;
-        serde_json::from_slice(&output.stdout).map_err(|e| {
+        let output = self.eval_json(&format!("{flake}#packages.{system}"), "builtins.attrNames")?;
+        serde_json::from_slice(&output).map_err(|e| {
             ParseError::Json {
                 command: "nix eval --json --apply builtins.attrNames".to_string(),
                 reason: e.to_string(),
@@ -77,16 +70,20 @@ impl Nix {
     /// The variant plan the flake was evaluated with (`legacyPackages.<system>.depsLayerPlan`,
     /// as JSON text), or None when the flake has none.
     pub fn flake_plan(&self, flake: &str, system: &str) -> Result<Option<String>, Error> {
+        let output = self.eval_json(
+            &format!("{flake}#legacyPackages.{system}"),
+            "packages: packages.depsLayerPlan or null",
+        )?;
+        let text = String::from_utf8_lossy(&output).trim().to_string();
+        Ok((text != "null").then_some(text))
+    }
+
+    /// `nix eval --json INSTALLABLE --apply FUNCTION`'s output.
+    fn eval_json(&self, installable: &str, function: &str) -> Result<Vec<u8>, Error> {
         let mut args: Vec<OsString> = vec!["eval".into(), "--json".into()];
         args.extend(self.extra_args.iter().map(OsString::from));
-        args.extend([
-            format!("{flake}#legacyPackages.{system}").into(),
-            "--apply".into(),
-            "packages: packages.depsLayerPlan or null".into(),
-        ]);
-        let output = self.run(&args)?;
-        let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
-        Ok((text != "null").then_some(text))
+        args.extend([installable.into(), "--apply".into(), function.into()]);
+        Ok(self.run(&args)?.stdout)
     }
 
     /// Sizes of `paths` in the binary cache at `store_url`; paths it lacks are left out.
