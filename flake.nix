@@ -36,6 +36,9 @@
         ports = [8080];
         volumes = ["/data"];
       };
+      # A docs or CI edit rebuilds no package: the builds read Cargo's files, the extensions in
+      # nix/lib and nothing else.
+      source = "cargo";
       # This workspace is deps-layer's own: its tool is the member, not a build of the library's.
       toolPackage = "deps-layer";
       # Lock files of the test workspaces the tests build offline (deps-layer's fixtures): their

@@ -15,6 +15,9 @@
     variants ? {},
     # settings for every variant, under each variant's own
     defaults ? {},
+    # the packages' source: "workspace" (every file but target/ and layerDir) or "cargo" (Cargo's
+    # files, the extensions in nix/lib and extraSourceFiles: a docs edit rebuilds nothing)
+    source ? "workspace",
     extraSourceFiles ? [],
     # pkgs -> toolchain; null: the root's toolchain file, else its rust-version, else stable
     toolchain ? null,
@@ -71,6 +74,12 @@
         if toolchain == null || builtins.isFunction toolchain
         then toolchain
         else throw "mkFlake: toolchain must be a function pkgs -> toolchain, or null";
+      source =
+        if !(builtins.elem source ["workspace" "cargo"])
+        then throw "mkFlake: source must be \"workspace\" or \"cargo\", not ${builtins.toJSON source}"
+        else if source == "workspace" && extraSourceFiles != []
+        then throw "mkFlake: extraSourceFiles lists files for source = \"cargo\"; the default source (\"workspace\") has every file of root already: drop extraSourceFiles, or set source = \"cargo\""
+        else source;
       extraSourceFiles = map (under "extraSourceFiles") extraSourceFiles;
       denyConfig =
         if denyConfig != null

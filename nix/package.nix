@@ -24,14 +24,17 @@ craneLib.buildPackage (variantArgs
     doCheck = false;
     nativeBuildInputs = (variantArgs.nativeBuildInputs or []) ++ lib.optional driverRunpath autoAddDriverRunpath;
     meta = lib.optionalAttrs (mainProgram != null) {inherit mainProgram;};
-    passthru.sourceLeftOut = src.leftOut or [];
-    # A file the build reads but the source left out fails where it is read, and a build script
-    # may not say which: say what the source holds and how to list what it does not.
+  }
+  # With Cargo's files only (source = "cargo"), a file the build reads but the source left out
+  # fails where it is read, and a build script may not say which: say what the source holds and
+  # how to list what it does not.
+  // lib.optionalAttrs (src ? leftOut) {
+    passthru.sourceLeftOut = src.leftOut;
     failureHook = ''
       echo "deps-layer: the build failed. If a build script or include_str!/include_bytes! found no file" >&2
-      echo "  ('No such file or directory'), the source lacks it: it holds the workspace's Cargo files" >&2
+      echo "  ('No such file or directory'), the source lacks it: with source = \"cargo\" it holds the workspace's Cargo files" >&2
       echo "  (*.rs, *.toml, Cargo.lock, .cargo/config.toml), mkFlake's sourceExtensions and extraSourceFiles." >&2
       echo "  The workspace files it leaves out: nix eval --json .#${sourceLeftOutAttr}" >&2
-      echo "  Add those the build reads to extraSourceFiles in flake.nix." >&2
+      echo "  Add those the build reads to extraSourceFiles in flake.nix, or drop source = \"cargo\"." >&2
     '';
   })

@@ -1,14 +1,18 @@
-# The workspace sources the real build sees: every manifest, lock, .rs and .toml file under the
-# root (crane's commonCargoSources), files with the extensions crates read at build time, and the
-# caller's extra files. Docs, CI and Nix files are left out, so editing them rebuilds nothing; so
-# is the layer folder, whose store path is the layers' own business, except for the checks that
-# read it.
+# The workspace sources the real build sees. By default (mkFlake's `source = "workspace"`) every
+# file of the root as the flake has it (for a git flake, the files git tracks), so any file a
+# build script or include_str! reads is there without listing it. `source = "cargo"` narrows it
+# to every manifest, lock, .rs and .toml file (crane's commonCargoSources), files with the
+# extensions crates read at build time, and the caller's extra files, so that editing docs, CI or
+# Nix files rebuilds no package. Either way target/ is left out, and so is the layer folder, whose
+# store path is the layers' own business, except for the checks that read it.
 {
   lib,
   craneLib,
   # the workspace root and the layer folder (nix/deps) inside it
   root,
   layerDir,
+  # "workspace" or "cargo" (above)
+  source,
   # file extensions besides Cargo's own that the crates read at build time
   extraExtensions ? [],
   # more files to keep, e.g. the deny configuration of the deny check
@@ -20,7 +24,7 @@
   extra = fileset.fileFilter (file: lib.any (ext: lib.hasSuffix ".${ext}" file.name) extraExtensions) root;
   # Cargo's default target dir: its generated .rs files are outputs, never sources.
   dropped = [(fileset.maybeMissing (root + "/target"))] ++ lib.optional (!keepLayer) (fileset.maybeMissing layerDir);
-  kept = fileset.difference (fileset.unions ([
+  narrow = fileset.unions ([
       (craneLib.fileset.commonCargoSources root)
       # compile settings (rustflags, profiles) that deps-layer also carries into the layer
       (fileset.maybeMissing (root + "/.cargo/config.toml"))
@@ -28,14 +32,18 @@
       extra
     ]
     ++ lib.optional keepLayer layerDir
-    ++ extraFiles))
-  (fileset.unions dropped);
+    ++ extraFiles);
+  kept = fileset.difference (
+    if source == "cargo"
+    then narrow
+    else root
+  ) (fileset.unions dropped);
 in
   fileset.toSource {
     inherit root;
     fileset = kept;
   }
-  // {
+  // lib.optionalAttrs (source == "cargo") {
     # The workspace's files the source leaves out, relative to the root (the layer folder's,
     # target's and .git's aside, which a `path:` flake holds): what to look through when a build
     # misses a file. Evaluated only on demand, and no input of any build.

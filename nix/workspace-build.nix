@@ -39,6 +39,7 @@
 
   sourceArgs = {
     inherit craneLib root layerDir;
+    inherit (workspace) source;
     extraExtensions = nixLib.sourceExtensions;
     extraFiles = workspace.extraSourceFiles;
   };

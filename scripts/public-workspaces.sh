@@ -33,11 +33,6 @@ lessopen = { packages = ["bat"], features = ["bat/lessopen"] }'
   # crate was compiled with --cfg tokio_unstable, so `watchexec --version` would panic.
   [watchexec]='cpu = { packages = ["watchexec-cli"] }'
 )
-# What the build reads besides Cargo's files: mkFlake's extraSourceFiles.
-declare -A extra_files=(
-  [bat]='./assets ./NOTICE ./src/syntax_mapping/builtins'
-  [watchexec]='./crates/lib/README.md ./crates/events/README.md ./crates/signals/README.md ./crates/bosion/README.md'
-)
 # The proof run of the binary (first word: the program in result/bin).
 declare -A run=(
   [bat]='bat --version'
@@ -93,8 +88,6 @@ for name in "${names[@]}"; do
   report "  lock: $(grep -c '^name = ' Cargo.lock) packages"
   "$deps_layer" init --library "path:$library" --offline >"$out/$name-init.log" 2>&1
   report "  init: $(grep -c . "$out/$name-init.log") lines: $(head -2 "$out/$name-init.log" | tr '\n' ' ')"
-  # the files the build reads besides Cargo's
-  sed -i "s|      root = ./.;|      root = ./.;\n      extraSourceFiles = [${extra_files[$name]}];|" flake.nix
   git init -q && git add -A && git -c user.name=proof -c user.email=proof@localhost commit -qm base
   report "  layers: $(jq -r '.layers | to_entries | map("\(.key) (\(.value.dir))") | join(", ")' nix/deps/plan.json)"
 

@@ -144,6 +144,28 @@ snapshot "$a" a
 expect_layers_unchanged a
 [[ "$(get base cpu)" != "$(get a cpu)" ]] || fail "(a) the cpu package did not change after a source edit"
 
+say "== (i) a README edit, with this flake's source = \"cargo\" and with the default source"
+grep -q '^ *source = "cargo";$' "$base/flake.nix" || fail "(i) flake.nix does not set source = \"cargo\""
+packages_of() { jq -r 'to_entries[] | select((.key | startswith("deps-") | not) and (.key | startswith("check:") | not)) | .key' "$work/$1.json"; }
+i=$(copy i-cargo)
+printf '\nan edit no build reads\n' >>"$i/README.md"
+snapshot "$i" i-cargo
+expect_layers_unchanged i-cargo
+for name in $(packages_of base); do
+  [[ "$(get base "$name")" == "$(get i-cargo "$name")" ]] || fail "(i) source = \"cargo\": $name changed after a README edit"
+done
+say "    source = \"cargo\": no package changed"
+i=$(copy i-workspace)
+sed -i '/^ *source = "cargo";$/d' "$i/flake.nix"
+snapshot "$i" i-workspace-before
+printf '\nan edit no build reads\n' >>"$i/README.md"
+snapshot "$i" i-workspace
+expect_layers_unchanged i-workspace
+for name in $(packages_of base); do
+  [[ "$(get i-workspace-before "$name")" != "$(get i-workspace "$name")" ]] || fail "(i) default source: $name did not change after a README edit"
+  say "    default source: $name $(get i-workspace-before "$name") -> $(get i-workspace "$name")"
+done
+
 say "== (b) bump every member's version"
 b=$(copy b)
 sed -i 's/^version = "\([0-9]*\)\.\([0-9]*\)\.\([0-9]*\)"/version = "\1.\2.9\3"/' "$b/Cargo.toml" "$b"/crates/*/Cargo.toml

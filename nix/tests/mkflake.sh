@@ -11,6 +11,7 @@
 # (2) every argument: a layer folder of its own, defaults and per-variant build and image
 #     settings, extra source files, a rust-toolchain file;
 # (3) build settings on a variant of the shared common layer are refused with the fix.
+# (4) extraSourceFiles with the default source (every file already) is refused with the fix.
 # Needs cargo and jq; EVAL_DEPS_LAYER=<binary> as in eval.sh; KEEP_EVAL_TMP=1 keeps the copies.
 # shellcheck source=nix/tests/common.sh
 . "$(dirname "$0")/common.sh"
@@ -53,8 +54,10 @@ expect "checks" "$(nixc "$one" eval --json "path:.#checks.$system" --apply built
 expect "the version is the root package's" "$(env_of "$one" "packages.$system.default" version)" "0.3.0"
 expect "the toolchain is rust-version's release, with clippy and rustfmt" \
   "$(inputs_of "$one" "packages.$system.default" '^rust-')" "rust-default-1.80.0"
-expect "the source is the workspace, without nix/deps" "$(src_files "$one" "packages.$system.default")" \
-  "Cargo.lock Cargo.toml src/main.rs"
+echo "notes no build reads" >"$one/NOTES.txt"
+expect "the source is every file of the workspace, without nix/deps" "$(src_files "$one" "packages.$system.default")" \
+  "Cargo.lock Cargo.toml NOTES.txt flake.nix src/main.rs"
+expect "no failure hint (nothing is left out)" "$(env_of "$one" "packages.$system.default" failureHook)" "unset"
 expect "deny runs without a licence list" "$(env_of "$one" "checks.$system.deny" cargoDenyChecks)" "bans sources"
 expect "the layer check looks in nix/deps" \
   "$(env_of "$one" "checks.$system.deps-layer-check" buildPhase | grep -o 'deps-layer check.*')" "deps-layer check"
@@ -83,6 +86,7 @@ echo notes >"$two/docs/notes.txt"
 printf '[toolchain]\nchannel = "1.79.0"\n' >"$two/rust-toolchain.toml"
 flake "$two" '
       layerDir = ./build/layer;
+      source = "cargo";
       extraSourceFiles = [./assets/model.bin];
       defaults = {
         nativeBuildInputs = [["pkg-config"]];
@@ -115,8 +119,11 @@ expect "devShells.gpu: the same inputs and env" \
   "$(names_of "$two" "devShells.$system.gpu" '^(pkg-config|sqlite)') $(env_of "$two" "devShells.$system.gpu" GPU)" \
   "pkg-config-wrapper sqlite 1"
 expect "the toolchain is rust-toolchain.toml's" "$(inputs_of "$two" "packages.$system.gpu" '^rust-')" "rust-default-1.79.0"
-expect "the source has the extra file and .sql, not the layer folder or docs" "$(src_files "$two" "packages.$system.gpu")" \
+expect "source = cargo: the extra file and .sql, not the layer folder or docs" "$(src_files "$two" "packages.$system.gpu")" \
   "Cargo.lock Cargo.toml assets/model.bin rust-toolchain.toml schema.sql src/main.rs"
+expect "source = cargo: the failure hint names what is left out" \
+  "$(env_of "$two" "packages.$system.gpu" failureHook | grep -o 'nix eval --json .#packages[^ ]*')" \
+  "nix eval --json .#packages.$system.default.sourceLeftOut"
 expect "the layer check is told the layer folder" \
   "$(env_of "$two" "checks.$system.deps-layer-check" buildPhase | grep -o 'deps-layer check.*')" "deps-layer check --out build/layer"
 config=$(image_config "$two" "packages.$system.image-gpu")
@@ -145,6 +152,20 @@ else
   else
     fail "(3) another error: $(grep error <<<"$err" | head -3)"
   fi
+fi
+
+say "== (4) extraSourceFiles without source = \"cargo\""
+four="$work/four"
+cp -a "$two" "$four"
+flake "$four" '
+      layerDir = ./build/layer;
+      extraSourceFiles = [./assets/model.bin];'
+if err=$(nixc "$four" eval --raw "path:.#packages.$system.cpu.drvPath" 2>&1); then
+  fail "(4) evaluated: $err"
+elif grep -q 'extraSourceFiles lists files for source = "cargo".*drop extraSourceFiles, or set source = "cargo"' <<<"$err"; then
+  say "    ok: refused, naming both fixes"
+else
+  fail "(4) another error: $(grep error <<<"$err" | head -3)"
 fi
 
 finish
