@@ -122,7 +122,7 @@ expect "the toolchain is rust-toolchain.toml's" "$(inputs_of "$two" "packages.$s
 expect "source = cargo: the extra file and .sql, not the layer folder or docs" "$(src_files "$two" "packages.$system.gpu")" \
   "Cargo.lock Cargo.toml assets/model.bin rust-toolchain.toml schema.sql src/main.rs"
 expect "source = cargo: the failure hint names what is left out" \
-  "$(env_of "$two" "packages.$system.gpu" failureHook | grep -o 'nix eval --json .#packages[^ ]*')" \
+  "$(env_of "$two" "packages.$system.gpu" failureHook | grep -o 'nix eval --json .#packages[^ "]*')" \
   "nix eval --json .#packages.$system.default.sourceLeftOut"
 expect "the layer check is told the layer folder" \
   "$(env_of "$two" "checks.$system.deps-layer-check" buildPhase | grep -o 'deps-layer check.*')" "deps-layer check --out build/layer"
