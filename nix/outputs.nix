@@ -62,6 +62,7 @@ in {
     # A sole variant named like the default shell (no variants table) has it as its shell.
     // byName (r: r.outputs.shell) (v: v.shell) (_: r: r.outputs.shell != "default");
 
+  # depsLayerPlan: the plan these outputs were made from; cache-report reads its names here
   legacyPackages =
     extraLegacyPackages {
       inherit system pkgs;
@@ -71,13 +72,8 @@ in {
     }
     // {
       inherit (build) tool;
-      # the plan these outputs were made from; cache-report reads its names here
       depsLayerPlan = records.planData;
     };
 
-  apps.deps-layer = {
-    type = "app";
-    program = lib.getExe' (pkgs.callPackage ./deps-layer-app.nix {inherit (build) toolchain tool;}) "deps-layer";
-    meta.description = "Generate, check or verify the dependency layer in ${build.relativeToRoot workspace.layerDir}";
-  };
+  apps.deps-layer = build.app;
 }

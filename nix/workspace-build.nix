@@ -44,17 +44,8 @@
     extraFiles = workspace.extraSourceFiles;
   };
   src = pkgs.callPackage ./source.nix sourceArgs;
-in {
-  inherit craneLib vendorSetOf craneArgs src;
   toolchain = toolchainOf pkgs;
-  # The checks that read the layer and the deny configuration.
-  srcWithNix = pkgs.callPackage ./source.nix (sourceArgs
-    // {
-      keepLayer = true;
-      extraFiles = workspace.extraSourceFiles ++ lib.optional (workspace.denyConfig != null) workspace.denyConfig;
-    });
   relativeToRoot = path: lib.removePrefix "./" (lib.path.removePrefix root path);
-
   tool =
     if workspace.toolPackage == null
     then libraryTool
@@ -65,4 +56,19 @@ in {
         inherit (workspace) version;
         package = workspace.toolPackage;
       };
+in {
+  inherit craneLib vendorSetOf craneArgs src toolchain relativeToRoot tool;
+  # The checks that read the layer and the deny configuration.
+  srcWithNix = pkgs.callPackage ./source.nix (sourceArgs
+    // {
+      keepLayer = true;
+      extraFiles = workspace.extraSourceFiles ++ lib.optional (workspace.denyConfig != null) workspace.denyConfig;
+    });
+
+  # `nix run .#deps-layer`
+  app = {
+    type = "app";
+    program = lib.getExe' (pkgs.callPackage ./deps-layer-app.nix {inherit toolchain tool;}) "deps-layer";
+    meta.description = "Generate, check or verify the dependency layer in ${relativeToRoot layerDir}";
+  };
 }
