@@ -21,7 +21,7 @@
   resolveBuild = from: build: {
     buildInputs = map (path: lib.getAttrFromPath path from) build.buildInputs;
     nativeBuildInputs = map (path: lib.getAttrFromPath path from) build.nativeBuildInputs;
-    inherit (build) env;
+    env = build.env // lib.mapAttrs (_: path: toString (lib.getAttrFromPath path from)) build.envPaths;
   };
   withBuild = args: resolved:
     args

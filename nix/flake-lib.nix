@@ -15,6 +15,9 @@
     variants ? {},
     # settings for every variant, under each variant's own
     defaults ? {},
+    # what a package build that compiled an external unit its layer should hold does: "warn"
+    # (says so; the variant's layer check fails), "error" (fails) or "off" (no report, no check)
+    layerMiss ? "warn",
     # the packages' source: "workspace" (every file but target/ and layerDir) or "cargo" (Cargo's
     # files, the extensions in nix/lib and extraSourceFiles: a docs edit rebuilds nothing)
     source ? "workspace",
@@ -99,6 +102,7 @@
 
     records = nixLib.variantRecords {
       inherit (workspace) layerDir root;
+      inherit layerMiss;
       nixVariants = variants;
       inherit defaults;
     };

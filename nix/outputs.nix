@@ -22,7 +22,7 @@
   onSystem = lib.genAttrs (records.namesOn system) (name: records.variants.${name});
   built = lib.mapAttrs (_: record:
     import ./variant-outputs.nix {
-      inherit lib pkgs system build record;
+      inherit lib pkgs system build records record;
       layer = layers.${record.layer};
     })
   onSystem;
@@ -41,7 +41,8 @@
     lib.getAttrs records.workspaceChecks workspaceChecks
     // byName (r: r.outputs.checks.package) (v: v.package) every
     // byName (r: r.outputs.checks.clippy) (v: v.checks.clippy) every
-    // byName (r: r.outputs.checks.nextest) (v: v.checks.nextest) every;
+    // byName (r: r.outputs.checks.nextest) (v: v.checks.nextest) every
+    // lib.optionalAttrs (records.layerMiss != "off") (byName (r: r.outputs.checks.layer) (v: v.checks.layer) every);
 in {
   packages =
     {default = built.${default.name}.package;}

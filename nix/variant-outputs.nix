@@ -7,6 +7,8 @@
   system,
   # nix/workspace-build.nix
   build,
+  # nix/lib/variant-records.nix, and the variant's record in it
+  records,
   record,
   # the derivation of the layer the variant builds on
   layer,
@@ -37,10 +39,16 @@
   record.runtimeLibraries;
   vulkanDrivers = map (path: lib.getAttrFromPath path variantPkgs) record.vulkanDrivers;
 
+  layerOutput = records.layers.${record.layer}.output;
   package = pkgs.callPackage ./package.nix {
     inherit craneLib src layer;
     variantArgs = commonArgs;
     inherit (record) driverRunpath mainProgram;
+    layerReport = {
+      inherit (build) tool;
+      inherit (records) layerMiss;
+      inherit layerOutput;
+    };
     # every variant builds from the same source: the default package lists what it leaves out
     sourceLeftOutAttr = "packages.${system}.default.sourceLeftOut";
   };
@@ -85,5 +93,11 @@ in {
       // {
         doInstallCargoArtifacts = false;
       });
+    # Fails naming each external unit the package compiled again, and the fix.
+    layer = pkgs.runCommand "${record.pname}-layer-report" {nativeBuildInputs = [build.tool];} ''
+      ${build.tool.meta.mainProgram} layer-report --variant ${nixLib.shellWords.escapeShellArg record.name} \
+        --check ${package}/nix-support/layer-report.json
+      touch $out
+    '';
   };
 }

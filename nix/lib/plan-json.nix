@@ -58,7 +58,7 @@ let
     };
 
   outputKeys = ["package" "layer" "variantLayer" "image" "shell"];
-  checkKeys = ["package" "clippy" "nextest"];
+  checkKeys = ["package" "clippy" "nextest" "layer"];
 
   readVariant = layers: name: v: let
     where = "variants.${name}";

@@ -8,12 +8,15 @@
 #   nixVariants: variant name -> settings
 #   defaults:    settings for every variant, under each variant's own
 #   root:        the workspace root, for the selected package's version; null: no version
+#   layerMiss:   what a package build that compiled an external unit again does: "warn" (it
+#                says so; the variant's layer check fails), "error" (the build fails) or "off"
 #   planData:    the parsed plan.json; read from layerDir unless given (tests pass fixtures)
 {
   layerDir,
   nixVariants,
   defaults ? {},
   root ? null,
+  layerMiss ? "warn",
   planData ?
     if builtins.pathExists (layerDir + "/plan.json")
     then builtins.fromJSON (builtins.readFile (layerDir + "/plan.json"))
@@ -99,6 +102,24 @@
         package = builtins.fromTOML (builtins.readFile (root + "/${manifest}"));
       };
 
+  # Environment that follows from settings the variant already has, under its own `env`: for
+  # an NVIDIA variant with a layer of its own, CUDA_COMPUTE_CAP (read by build scripts that
+  # compile CUDA kernels, e.g. bindgen_cuda's; in a sandbox they cannot ask nvidia-smi) is the
+  # lowest of nixpkgsConfig.cudaCapabilities, whose PTX the driver compiles for newer GPUs.
+  derivedEnv = m: featured: let
+    # "8.6" -> 86, "9.0a" -> 90
+    number = capability: let
+      parts = builtins.match "([0-9]+)\\.([0-9]).*" capability;
+    in
+      if parts == null
+      then throw "variants: the CUDA capability ${builtins.toJSON capability} is not of the form \"8.6\""
+      else builtins.fromJSON (builtins.elemAt parts 0) * 10 + builtins.fromJSON (builtins.elemAt parts 1);
+    numbers = map number (m.nixpkgsConfig.cudaCapabilities or []);
+  in
+    if m.accelerator == "nvidia" && featured && numbers != []
+    then {CUDA_COMPUTE_CAP = toString (builtins.head (builtins.sort builtins.lessThan numbers));}
+    else {};
+
   record = name: let
     v = cargoVariants.${name};
     m =
@@ -108,7 +129,8 @@
       // {image = withoutNulls (checkedDefaults.image or {}) // withoutNulls (own.${name}.image or {});};
     featured = v.features != [];
     cfg = m.nixpkgsConfig;
-    build = settings.buildDefaults // builtins.intersectAttrs settings.buildDefaults own.${name};
+    given = settings.buildDefaults // builtins.intersectAttrs settings.buildDefaults own.${name};
+    build = given // {env = derivedEnv m featured // given.env;};
   in
     if cargoPlan.layers.${v.layer}.stacksOn == null && build != settings.buildDefaults
     then throw "variants.${name} sets ${builtins.toJSON (filter (k: build.${k} != settings.buildDefaults.${k}) buildKnobs)}, but it builds on the `${v.layer}` layer, which every variant shares: put them in `defaults` (or give the variant features, and so a layer of its own)"
@@ -193,12 +215,25 @@
 
   # The checks over the whole workspace, beside each variant's `outputs.checks`.
   workspaceChecks = ["fmt" "audit" "deny" "deps-layer-check" "clippy" "nextest"];
+  onMiss =
+    if elem layerMiss ["warn" "error" "off"]
+    then layerMiss
+    else throw "layerMiss must be \"warn\", \"error\" or \"off\", not ${builtins.toJSON layerMiss}";
+  # Each variant's checks; its layer check reads what its package reported.
+  variantChecks =
+    ["package" "clippy" "nextest"]
+    ++ (
+      if onMiss == "off"
+      then []
+      else ["layer"]
+    );
 in {
   variants = records;
   # plan.json as read, for tools that group outputs by variant (cache-report)
   inherit planData;
   inherit (cargoPlan) profile layers;
-  inherit namesOn layersOn layerBuild defaultBuild defaultVariant hasImage workspaceChecks;
+  inherit namesOn layersOn layerBuild defaultBuild defaultVariant hasImage workspaceChecks variantChecks;
+  layerMiss = onMiss;
   systems = filter (s: namesOn s != []) platforms.all;
 
   # Every output name per system, as the flake has them.
@@ -214,6 +249,6 @@ in {
       ++ filter (n: !(elem n layerOutputs)) (out "variantLayer")
       ++ map (n: records.${n}.outputs.image) (filter (hasImage system) on);
     devShells = ["default"] ++ filter (n: n != "default") (out "shell");
-    checks = workspaceChecks ++ concatMap (n: map (kind: records.${n}.outputs.checks.${kind}) ["package" "clippy" "nextest"]) on;
+    checks = workspaceChecks ++ concatMap (n: map (kind: records.${n}.outputs.checks.${kind}) variantChecks) on;
   };
 }

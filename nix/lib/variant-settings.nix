@@ -53,7 +53,14 @@ let
       default = {};
       shown = "`{}`";
       valid = x: isAttrs x && all isString (builtins.attrValues x);
-      doc = "environment variables (strings) for the same derivations";
+      doc = "environment variables (strings) for the same derivations; an `\"nvidia\"` variant with features gets `CUDA_COMPUTE_CAP` (its lowest `cudaCapabilities`, dot dropped) unless it sets it";
+    };
+    envPaths = {
+      kind = "build";
+      default = {};
+      shown = "`{}`";
+      valid = x: isAttrs x && all isAttrPath (builtins.attrValues x);
+      doc = ''environment variables set to a package's store path, by attribute path in the variant's nixpkgs (`{ CUDA_PATH = ["cudaPackages" "cudatoolkit"]; }`, `{ ROCM_PATH = ["rocmPackages" "clr"]; }`), for build scripts that look for an SDK root'';
     };
     runtimeLibraries = {
       kind = "variant";

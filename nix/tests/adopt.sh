@@ -53,11 +53,18 @@ final: _prev: {
   '';
 }
 EOF
+# The CUDA recipe (nix/README.md): the GPU's capabilities and the compiler; CUDA_COMPUTE_CAP
+# follows from the capabilities.
 cat >"$ws/nix/variants.nix" <<'EOF'
 {
   gpu = {
+    accelerator = "nvidia";
+    unfree = "cuda";
+    nixpkgsConfig = {
+      cudaSupport = true;
+      cudaCapabilities = ["8.9"];
+    };
     nativeBuildInputs = [["stand-in-nvcc"]];
-    env.CUDA_COMPUTE_CAP = "89";
   };
 }
 EOF
@@ -86,6 +93,7 @@ expect "the layer's source is its slice" "$(jq -r .layerSrc <<<"$plan_json")" "$
 expect "the program" "$(jq -r .mainProgram <<<"$plan_json")" adopt
 expect "cargo args" "$(jq -r '.cargoArgs | join(" ")' <<<"$plan_json")" "--locked --workspace --features adopt/gpu"
 expect "the build tool" "$(jq -c .build.nativeBuildInputs <<<"$plan_json")" '[["stand-in-nvcc"]]'
+expect "CUDA_COMPUTE_CAP follows from cudaCapabilities" "$(jq -c .build.env <<<"$plan_json")" '{"CUDA_COMPUTE_CAP":"89"}'
 
 if [[ "${ADOPT_EVAL:-1}" == 0 ]]; then
   say "== 4. skipped (ADOPT_EVAL=0)"

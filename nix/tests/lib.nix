@@ -80,6 +80,7 @@ let
         package = "package-${name}";
         clippy = "clippy-${name}";
         nextest = "nextest-${name}";
+        layer = "layer-${name}";
       };
     };
   };
@@ -346,7 +347,7 @@ let
       expected = {
         packages = ["default" "deps-common" "cpu" "deps-cpu"];
         devShells = ["default" "cpu"];
-        checks = ["fmt" "audit" "deny" "deps-layer-check" "clippy" "nextest" "package-cpu" "clippy-cpu" "nextest-cpu"];
+        checks = ["fmt" "audit" "deny" "deps-layer-check" "clippy" "nextest" "package-cpu" "clippy-cpu" "nextest-cpu" "layer-cpu"];
       };
     }
     {
@@ -524,17 +525,20 @@ let
           buildInputs = [];
           nativeBuildInputs = [];
           env = {};
+          envPaths = {};
         };
         cuda = {
           buildInputs = [];
           nativeBuildInputs = [["cudaPackages" "cuda_nvcc"]];
           env.CUDA_PATH = "/x";
+          envPaths = {};
         };
       in {
         defaultBuild = {
           buildInputs = [["openssl"]];
           nativeBuildInputs = [];
           env.SHARED = "1";
+          envPaths = {};
         };
         inherit cuda;
         cpu = none;
@@ -634,6 +638,7 @@ let
           buildInputs = [];
           nativeBuildInputs = [];
           env = {};
+          envPaths = {};
         };
         user = "server";
         packages = ["default" "deps-common" "deps-default" "image-default"];
@@ -1044,6 +1049,7 @@ let
                   package = "cuda-builds";
                   clippy = "cuda-lints";
                   nextest = "cuda-tests";
+                  layer = "cuda-layer-hits";
                 };
               };
           };
@@ -1054,7 +1060,7 @@ let
       };
       expected = {
         packages = ["deps-cuda" "layer-of-cuda"];
-        checks = ["cuda-builds" "cuda-lints" "cuda-tests"];
+        checks = ["cuda-builds" "cuda-lints" "cuda-tests" "cuda-layer-hits"];
       };
     }
     {
@@ -1102,6 +1108,64 @@ let
       in
         map asDeclared (builtins.fromJSON (builtins.readFile ../library-inputs.json)).inputs;
       expected = (builtins.fromJSON (builtins.readFile ../library-inputs.json)).inputs;
+    }
+    {
+      name = "layerMiss: each variant has a layer check unless it is off; another value is refused";
+      actual = let
+        checksWith = layerMiss:
+          builtins.filter (n: builtins.match "layer-.*" n != null)
+          ((lib.variantRecords {
+              layerDir = /fixture/deps;
+              inherit nixVariants layerMiss;
+              planData = fixtureJSON;
+            })
+            .outputs
+            "x86_64-linux")
+          .checks;
+      in {
+        warn = checksWith "warn";
+        off = checksWith "off";
+        wrong = throws (checksWith "fail");
+      };
+      expected = {
+        warn = ["layer-cpu" "layer-cuda" "layer-plain" "layer-rocm" "layer-vulkan"];
+        off = [];
+        wrong = true;
+      };
+    }
+    {
+      name = "an NVIDIA variant with a layer of its own gets CUDA_COMPUTE_CAP from its lowest capability, unless it sets one";
+      actual = let
+        envOf = cuda: name:
+          (planOf fixtureJSON {
+            cuda = {accelerator = "nvidia";} // cuda;
+            plain = {
+              accelerator = "nvidia";
+              nixpkgsConfig.cudaCapabilities = ["8.6"];
+            };
+          })
+          .variants
+          .${name}
+          .build
+          .env;
+      in {
+        derived = envOf {nixpkgsConfig.cudaCapabilities = ["8.6" "9.0a" "7.5" "10.0"];} "cuda";
+        own = envOf {
+          nixpkgsConfig.cudaCapabilities = ["7.5"];
+          env.CUDA_COMPUTE_CAP = "89";
+        } "cuda";
+        noCapabilities = envOf {} "cuda";
+        # a variant without features shares the common layer and gets nothing
+        featureless = envOf {} "plain";
+        malformed = throws (envOf {nixpkgsConfig.cudaCapabilities = ["sm_86"];} "cuda");
+      };
+      expected = {
+        derived = {CUDA_COMPUTE_CAP = "75";};
+        own = {CUDA_COMPUTE_CAP = "89";};
+        noCapabilities = {};
+        featureless = {};
+        malformed = true;
+      };
     }
     {
       name = "rocm has no layer on aarch64-linux, where it is not built";

@@ -50,7 +50,7 @@ expect "packages" "$(nixc "$one" eval --json "path:.#packages.$system" --apply b
   "default deps-common deps-default image-default"
 expect "devShells" "$(nixc "$one" eval --json "path:.#devShells.$system" --apply builtins.attrNames | jq -r 'join(" ")')" "default"
 expect "checks" "$(nixc "$one" eval --json "path:.#checks.$system" --apply builtins.attrNames | jq -r 'join(" ")')" \
-  "audit clippy clippy-default deny deps-layer-check fmt nextest nextest-default package-default"
+  "audit clippy clippy-default deny deps-layer-check fmt layer-default nextest nextest-default package-default"
 expect "the version is the root package's" "$(env_of "$one" "packages.$system.default" version)" "0.3.0"
 expect "the toolchain is rust-version's release, with clippy and rustfmt" \
   "$(inputs_of "$one" "packages.$system.default" '^rust-')" "rust-default-1.80.0"
@@ -58,6 +58,9 @@ echo "notes no build reads" >"$one/NOTES.txt"
 expect "the source is every file of the workspace, without nix/deps" "$(src_files "$one" "packages.$system.default")" \
   "Cargo.lock Cargo.toml NOTES.txt flake.nix src/main.rs"
 expect "no failure hint (nothing is left out)" "$(env_of "$one" "packages.$system.default" failureHook)" "unset"
+expect "the package reports whether it hit deps-common, and only warns" \
+  "$(env_of "$one" "packages.$system.default" postInstall | grep -o 'layer-report --layer [^ ]*\|--on-miss [a-z]*' | paste -sd ' ')" \
+  "layer-report --layer deps-common --on-miss warn"
 expect "deny runs without a licence list" "$(env_of "$one" "checks.$system.deny" cargoDenyChecks)" "bans sources"
 expect "the layer check looks in nix/deps" \
   "$(env_of "$one" "checks.$system.deps-layer-check" buildPhase | grep -o 'deps-layer check.*')" "deps-layer check"
@@ -88,6 +91,7 @@ flake "$two" '
       layerDir = ./build/layer;
       source = "cargo";
       extraSourceFiles = [./assets/model.bin];
+      layerMiss = "error";
       defaults = {
         nativeBuildInputs = [["pkg-config"]];
         env.SHARED = "yes";
@@ -99,6 +103,7 @@ flake "$two" '
       variants.gpu = {
         buildInputs = [["sqlite"]];
         env.GPU = "1";
+        envPaths.SQLITE_ROOT = ["sqlite"];
         image = {
           cmd = ["--gpu"];
           ports = [9000 "9001/udp"];
@@ -118,6 +123,11 @@ done
 expect "devShells.gpu: the same inputs and env" \
   "$(names_of "$two" "devShells.$system.gpu" '^(pkg-config|sqlite)') $(env_of "$two" "devShells.$system.gpu" GPU)" \
   "pkg-config-wrapper sqlite 1"
+expect "layerMiss = error: the gpu package fails on a miss of deps-gpu" \
+  "$(env_of "$two" "packages.$system.gpu" postInstall | grep -o 'layer-report --layer [^ ]*\|--on-miss [a-z]*' | paste -sd ' ')" \
+  "layer-report --layer deps-gpu --on-miss error"
+expect "envPaths: the package's store path" \
+  "$(env_of "$two" "packages.$system.gpu" SQLITE_ROOT | sed -n 's|^/nix/store/[a-z0-9]\{32\}-\(sqlite\)-.*|\1|p')" "sqlite"
 expect "the toolchain is rust-toolchain.toml's" "$(inputs_of "$two" "packages.$system.gpu" '^rust-')" "rust-default-1.79.0"
 expect "source = cargo: the extra file and .sql, not the layer folder or docs" "$(src_files "$two" "packages.$system.gpu")" \
   "Cargo.lock Cargo.toml assets/model.bin rust-toolchain.toml schema.sql src/main.rs"

@@ -152,6 +152,22 @@ impl Nix {
         }
     }
 
+    /// The text of `file` (a store path and a path inside it), from the binary cache at
+    /// `store_url` or, with None, the local store; None when there is no such file.
+    pub fn store_file(&self, store_url: Option<&str>, file: &str) -> Result<Option<String>, Error> {
+        let mut args: Vec<OsString> = vec!["store".into(), "cat".into()];
+        if let Some(url) = store_url {
+            args.extend(["--store".into(), url.into()]);
+        }
+        args.extend(self.extra_args.iter().map(OsString::from));
+        args.push(file.into());
+        let output = self.output(&args)?;
+        Ok(output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned()))
+    }
+
     fn file_args(&self) -> Vec<OsString> {
         match &self.file {
             Some(file) => vec!["--file".into(), file.clone().into_os_string()],

@@ -22,6 +22,9 @@ pub struct Member {
     pub label: String,
     /// A dependency layer: the report says whether the cache already has it.
     pub is_layer: bool,
+    /// The variant's package, whose build reported whether it hit its layer
+    /// (`nix-support/layer-report.json`).
+    pub reports_layer: bool,
 }
 
 /// One group per variant of the plan: the flake outputs of its layers (the one it stacks on
@@ -44,10 +47,11 @@ pub fn plan_groups(
         }
     }
     let has = |name: &str| package_names.iter().any(|candidate| candidate == name);
-    let member = |name: &str, is_layer: bool| Member {
+    let member = |name: &str, is_layer: bool, reports_layer: bool| Member {
         installable: format!("{flake}#packages.{system}.{name}"),
         label: name.to_string(),
         is_layer,
+        reports_layer,
     };
     Ok(plan
         .variants
@@ -57,19 +61,19 @@ pub fn plan_groups(
             let layers = plan
                 .layer_stack(variant)
                 .into_iter()
-                .map(|(_, layer)| (layer.output.as_str(), true));
+                .map(|(_, layer)| (layer.output.as_str(), true, false));
             let shipped = [
-                variant.outputs.package.as_str(),
-                variant.outputs.image.as_str(),
-            ]
-            .into_iter()
-            .map(|output| (output, false));
+                (variant.outputs.package.as_str(), false, true),
+                (variant.outputs.image.as_str(), false, false),
+            ];
             Group {
                 name: name.clone(),
                 members: layers
                     .chain(shipped)
-                    .filter(|(output, _)| has(output))
-                    .map(|(output, is_layer)| member(output, is_layer))
+                    .filter(|(output, _, _)| has(output))
+                    .map(|(output, is_layer, reports_layer)| {
+                        member(output, is_layer, reports_layer)
+                    })
                     .collect(),
             }
         })
@@ -86,6 +90,7 @@ pub fn installables_group(installables: &[String], layers: &[String]) -> Group {
             installable: installable.clone(),
             label: installable.clone(),
             is_layer,
+            reports_layer: false,
         })
         .collect();
     Group {

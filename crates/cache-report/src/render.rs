@@ -17,9 +17,9 @@ pub fn render_markdown(report: &Report, max_listed: usize) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| group | dependency layers | not in the cache | to build | to fetch | download | unpacked |"
+        "| group | dependency layers | not in the cache | to build | to fetch | download | unpacked | last build on its layer |"
     );
-    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---|");
     for group in &report.groups {
         let layers = or_dash(
             group
@@ -27,9 +27,19 @@ pub fn render_markdown(report: &Report, max_listed: usize) -> String {
                 .map(|layer| format!("{} {}", layer.name, status_word(layer.status))),
         );
         let missing = or_dash(group.missing().map(|output| output.name.clone()));
+        let last_build = group.layer_report.as_ref().map_or_else(
+            || "-".to_string(),
+            |last| {
+                format!(
+                    "{} of {} external units compiled",
+                    last.report.misses.len(),
+                    last.report.external_units
+                )
+            },
+        );
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             group.name,
             layers,
             missing,
@@ -37,6 +47,7 @@ pub fn render_markdown(report: &Report, max_listed: usize) -> String {
             group.fetched.len(),
             optional_size(group.download_total()),
             optional_size(group.unpacked_total()),
+            last_build,
         );
     }
     for group in &report.groups {
@@ -47,6 +58,26 @@ pub fn render_markdown(report: &Report, max_listed: usize) -> String {
 
 fn render_details(out: &mut String, group: &GroupReport, max_listed: usize) {
     let _ = writeln!(out, "\n## {}", group.name);
+    if let Some(last) = &group.layer_report {
+        let _ = writeln!(
+            out,
+            "\nThe package's build ({}): {}.",
+            last.from,
+            last.report.summary()
+        );
+        let misses = last
+            .report
+            .misses
+            .iter()
+            .map(|miss| format!("`{}` ({})", miss.package, miss.kind.join(",")))
+            .collect();
+        write_list(
+            out,
+            "Compiled again although on the layer",
+            misses,
+            max_listed,
+        );
+    }
     if group.built.is_empty() && group.fetched.is_empty() && group.unknown.is_empty() {
         let _ = writeln!(out, "\nEverything is in the local store already.");
         return;

@@ -5,6 +5,8 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use deps_layer::layer_report::LayerReport;
+
 use crate::derived::Derived;
 use crate::dry_run::DryRunPlan;
 use crate::error::{Error, ParseError};
@@ -66,6 +68,16 @@ pub struct GroupReport {
     /// Totals as `nix build --dry-run` printed them (rounded to its precision).
     pub download_bytes: Option<u64>,
     pub unpacked_bytes: Option<u64>,
+    /// What the package's last build reported about its layer, where the package is in the
+    /// local store or the cache already (a package still to build has none yet).
+    pub layer_report: Option<LastLayerReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastLayerReport {
+    /// `local store`, or the cache's URL.
+    pub from: String,
+    pub report: LayerReport,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -127,7 +139,7 @@ pub fn report_group(nix: &Nix, group: &Group, cache: Option<&str>) -> Result<Gro
         }
         None => Default::default(),
     };
-    let outputs = group
+    let outputs: Vec<Output> = group
         .members
         .iter()
         .zip(&derived)
@@ -140,6 +152,16 @@ pub fn report_group(nix: &Nix, group: &Group, cache: Option<&str>) -> Result<Gro
             status: output_status(&plan, derived, &untrusted),
         })
         .collect();
+    let package = group
+        .members
+        .iter()
+        .zip(&outputs)
+        .find(|(member, _)| member.reports_layer)
+        .map(|(_, output)| output);
+    let layer_report = match package {
+        Some(package) => last_layer_report(nix, package, cache)?,
+        None => None,
+    };
     let fetched = plan
         .will_fetch
         .iter()
@@ -162,7 +184,36 @@ pub fn report_group(nix: &Nix, group: &Group, cache: Option<&str>) -> Result<Gro
         unknown: plan.unknown,
         download_bytes: plan.download_bytes,
         unpacked_bytes: plan.unpacked_bytes,
+        layer_report,
     })
+}
+
+/// The layer report in the package's output, read where the package already is.
+fn last_layer_report(
+    nix: &Nix,
+    package: &Output,
+    cache: Option<&str>,
+) -> Result<Option<LastLayerReport>, Error> {
+    let from = match package.status {
+        OutputStatus::Present => None,
+        OutputStatus::Fetched if cache.is_some() => cache,
+        _ => return Ok(None),
+    };
+    let Some(out) = package.out_paths.first() else {
+        return Ok(None);
+    };
+    let file = format!("{out}/nix-support/layer-report.json");
+    let Some(text) = nix.store_file(from, &file)? else {
+        return Ok(None);
+    };
+    let report = serde_json::from_str(&text).map_err(|error| ParseError::Json {
+        command: format!("nix store cat {file}"),
+        reason: error.to_string(),
+    })?;
+    Ok(Some(LastLayerReport {
+        from: from.unwrap_or("local store").to_string(),
+        report,
+    }))
 }
 
 impl GroupReport {

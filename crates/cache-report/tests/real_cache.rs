@@ -17,7 +17,8 @@ use serde_json::Value;
 const CACHE_REPORT: &str = env!("CARGO_BIN_EXE_cache-report");
 
 /// Each output is random data (incompressible, so download size ~ unpacked size) plus the
-/// paths of its dependencies, which makes them runtime references as in a real closure.
+/// paths of its dependencies, which makes them runtime references as in a real closure. A
+/// package is a folder that also holds the layer report its build wrote.
 const FLAKE: &str = r#"{
   outputs = { self }:
     let
@@ -28,13 +29,34 @@ const FLAKE: &str = r#"{
         PATH = "/usr/bin:/bin";
         args = [ "-c" "{ echo ${name} ${toString deps}; head -c ${toString size} /dev/urandom; } > $out" ];
       };
+      package = name: size: deps: misses: builtins.derivation {
+        inherit name system;
+        builder = "/bin/sh";
+        PATH = "/usr/bin:/bin";
+        REPORT = builtins.toJSON {
+          layer = "deps-${name}";
+          externalUnits = 188;
+          inherit misses;
+          workspaceUnits = 3;
+        };
+        args = [ "-c" "mkdir -p $out/nix-support && { echo ${name} ${toString deps}; head -c ${toString size} /dev/urandom; } > $out/data && printf %s \"$REPORT\" > $out/nix-support/layer-report.json" ];
+      };
       packages = rec {
         deps-common = mk "deps-common" 300000 [ ];
         deps-cpu = mk "deps-cpu" 200000 [ deps-common ];
-        cpu = mk "cpu" 100000 [ deps-cpu ];
+        cpu = package "cpu" 100000 [ deps-cpu ] [ ];
         image-cpu = mk "image-cpu" 50000 [ cpu ];
         deps-cuda = mk "deps-cuda" 250000 [ deps-common ];
-        cuda = mk "cuda" 100000 [ deps-cuda ];
+        cuda = package "cuda" 100000 [ deps-cuda ] [
+          {
+            package = "serde_json@1.0.154";
+            packageId = "registry+https://github.com/rust-lang/crates.io-index#serde_json@1.0.154";
+            kind = [ "lib" ];
+            host = false;
+            features = [ "std" ];
+            optLevel = "3";
+          }
+        ];
         image-cuda = mk "image-cuda" 50000 [ cuda ];
         default = cpu;
       };
@@ -531,6 +553,55 @@ fn a_single_derivation_and_a_layer_already_in_the_store() {
         BTreeMap::from([(installable("deps-cpu"), "present".to_string())])
     );
     assert!(only["fetched"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_package_s_last_layer_report_is_shown_where_the_package_is() {
+    let Some(nix) = IsolatedNix::new() else {
+        return;
+    };
+    let flake = nix.write_flake();
+    // cpu's closure in the cache (not the local store), cuda's package built here.
+    let (cache, trust) = nix.cache_holding(&flake, &["cpu"]);
+    let system = nix.nix(&[
+        "eval",
+        "--impure",
+        "--raw",
+        "--expr",
+        "builtins.currentSystem",
+    ]);
+    nix.nix(&[
+        "build",
+        "--no-link",
+        &format!("{flake}#packages.{system}.cuda"),
+    ]);
+    let mut args = vec!["--flake", &flake, "--cache", &cache, "--"];
+    args.extend(trust.iter().map(String::as_str));
+    let markdown_output = nix.cache_report(&args);
+    assert_success("cache-report", &markdown_output);
+    let markdown = String::from_utf8_lossy(&markdown_output.stdout);
+    assert!(
+        markdown.contains("| 0 of 188 external units compiled |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| 1 of 188 external units compiled |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("`serde_json@1.0.154` (lib)"),
+        "{markdown}"
+    );
+
+    let mut args = vec!["--flake", &flake, "--cache", &cache, "--json", "--"];
+    args.extend(trust.iter().map(String::as_str));
+    let report = report_json(&nix.cache_report(&args));
+    let cpu = &group(&report, "cpu")["layer_report"];
+    assert_eq!(cpu["from"], cache.as_str(), "{cpu}");
+    assert_eq!(cpu["report"]["misses"], serde_json::json!([]), "{cpu}");
+    let cuda = &group(&report, "cuda")["layer_report"];
+    assert_eq!(cuda["from"], "local store", "{cuda}");
+    assert_eq!(cuda["report"]["misses"][0]["package"], "serde_json@1.0.154");
 }
 
 #[test]

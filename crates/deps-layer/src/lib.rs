@@ -12,6 +12,7 @@ pub mod init;
 mod init_pins;
 pub mod layer_contents;
 pub mod layer_crate;
+pub mod layer_report;
 pub mod lock;
 pub mod manifest;
 pub mod metadata;

@@ -8,6 +8,7 @@ use deps_layer::cargo::Cargo;
 use deps_layer::error::Error;
 use deps_layer::generate::{self, DEFAULT_OUT, Options};
 use deps_layer::init::{self, InitOptions};
+use deps_layer::layer_report::LayerReport;
 use deps_layer::output;
 use deps_layer::progress::Style;
 use deps_layer::shell;
@@ -37,6 +38,38 @@ enum Command {
     /// Set the workspace up to build on the library's flake: write flake.nix, add a variants table
     /// to the root Cargo.toml when it has none, and generate nix/deps.
     Init(InitArgs),
+    /// Say whether a build on a layer compiled external units again, from cargo's JSON messages
+    /// (crane's cargoBuildLog), and write the report; or check a report written before.
+    LayerReport(LayerReportArgs),
+}
+
+#[derive(Args)]
+struct LayerReportArgs {
+    /// The variant whose build this is, named in the fix a miss prints (a package leaves it out:
+    /// a variant without features builds the very package cpu does).
+    #[arg(long)]
+    variant: Option<String>,
+    /// The layer's flake output (deps-cuda); required with --log.
+    #[arg(long, required_unless_present = "check")]
+    layer: Option<String>,
+    /// A file of cargo's JSON messages (repeatable: every command of the build).
+    #[arg(long = "log", required_unless_present = "check")]
+    logs: Vec<PathBuf>,
+    /// Where to write the report (JSON).
+    #[arg(long, conflicts_with = "check")]
+    out: Option<PathBuf>,
+    /// Check this report instead (exit 1 on a miss), as the flake's layer check does.
+    #[arg(long, conflicts_with = "logs")]
+    check: Option<PathBuf>,
+    /// What a miss does to the build: `warn` (print it, exit 0) or `error` (exit 1).
+    #[arg(long, value_enum, default_value_t = OnMiss::Warn)]
+    on_miss: OnMiss,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OnMiss {
+    Warn,
+    Error,
 }
 
 #[derive(Args)]
@@ -200,6 +233,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!("OK: the real build reused every external unit from the layer");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::LayerReport(args) => {
+            let report = match (&args.check, &args.layer) {
+                (Some(path), _) => LayerReport::read(path)?,
+                (None, Some(layer)) => LayerReport::of_logs(layer, &args.logs)?,
+                (None, None) => anyhow::bail!("--layer is required with --log"),
+            };
+            if let Some(out) = &args.out {
+                std::fs::write(out, report.to_json()).map_err(|source| Error::Write {
+                    path: out.clone(),
+                    source,
+                })?;
+            }
+            eprintln!("{}", report.summary());
+            eprint!("{}", report.explain(args.variant.as_deref()));
+            let fails = args.check.is_some() || args.on_miss == OnMiss::Error;
+            Ok(if fails && !report.misses.is_empty() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Generate(common) => {
             let options = common.options();

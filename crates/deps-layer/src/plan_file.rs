@@ -97,6 +97,8 @@ pub struct CheckOutputs {
     pub package: String,
     pub clippy: String,
     pub nextest: String,
+    /// Fails when the package compiled an external unit its layer should have held.
+    pub layer: String,
 }
 
 /// `--features a,b`, or nothing.
@@ -198,6 +200,7 @@ impl PlanFile {
                     package: format!("package-{name}"),
                     clippy: format!("clippy-{name}"),
                     nextest: format!("nextest-{name}"),
+                    layer: format!("layer-{name}"),
                 },
             };
             planned.insert(
@@ -449,6 +452,7 @@ mod tests {
                     package: "package-cpu".into(),
                     clippy: "clippy-cpu".into(),
                     nextest: "nextest-cpu".into(),
+                    layer: "layer-cpu".into(),
                 },
             }
         );
