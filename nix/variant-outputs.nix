@@ -87,6 +87,17 @@ in {
       // onLayer
       // {
         cargoClippyExtraArgs = "--all-targets -- --deny warnings";
+      }
+      # cargo's JSON messages to a log (crane runs the command through the shell), the
+      # diagnostics to the build log as before; a unit compiled again fails the check.
+      // lib.optionalAttrs (records.layerMiss != "off") {
+        preBuild = "cargoBuildLog=$(mktemp cargoBuildLogXXXX.json)";
+        cargoClippyExtraArgs = "--all-targets --message-format json-render-diagnostics >\"$cargoBuildLog\" -- --deny warnings";
+        nativeBuildInputs = (commonArgs.nativeBuildInputs or []) ++ [build.tool];
+        postBuild = ''
+          ${build.tool.meta.mainProgram} layer-report --variant ${nixLib.shellWords.escapeShellArg record.name} \
+            --layer ${nixLib.shellWords.escapeShellArg layerOutput} --log "$cargoBuildLog" --on-miss error
+        '';
       });
     nextest = craneLib.cargoNextest (commonArgs
       // onLayer
