@@ -23,6 +23,7 @@ mkdir -p "$out"
 declare -A source=(
   [bat]="sharkdp+bat 2ba8db9c14e5794572f5ea338c2b90404c9769cb"
   [watchexec]="watchexec+watchexec 8774f38f7494a11bd08458b8768294239363dedb"
+  [lambdaworks]="lambdaclass+lambdaworks 21281c3f1cdb6a7f43e7678d8b12c14c1f7eff0e"
 )
 # The variants table each root Cargo.toml gets.
 declare -A table=(
@@ -32,11 +33,31 @@ lessopen = { packages = ["bat"], features = ["bat/lessopen"] }'
   # dev-console (38 more crates) is left out: console-subscriber asserts at startup unless every
   # crate was compiled with --cfg tokio_unstable, so `watchexec --version` would panic.
   [watchexec]='cpu = { packages = ["watchexec-cli"] }'
+  # its crypto crate's cuda feature compiles a Merkle-tree kernel with nvcc at build time
+  [lambdaworks]='cpu = { packages = ["merkle-tree-cli"] }
+cuda = { packages = ["merkle-tree-cli"], features = ["lambdaworks-crypto/cuda"] }'
+)
+# What only Nix knows about a variant (nix/variants.nix), for workspaces with an accelerator
+# variant: the CUDA recipe of nix/README.md, nothing else.
+declare -A variants_nix=(
+  [lambdaworks]='{
+  cuda = {
+    accelerator = "nvidia";
+    unfree = "cuda";
+    nixpkgsConfig = {
+      cudaSupport = true;
+      cudaCapabilities = ["8.6" "8.9"];
+    };
+    nativeBuildInputs = [["cudaPackages" "cuda_nvcc"]];
+    driverRunpath = true;
+  };
+}'
 )
 # The proof run of the binary (first word: the program in result/bin).
 declare -A run=(
   [bat]='bat --version'
   [watchexec]='watchexec --version'
+  [lambdaworks]='merkle-tree-cli --help'
 )
 
 if [[ -n "${DEPS_LAYER:-}" ]]; then
@@ -49,7 +70,13 @@ fi
 # flags for its own inputs: $library and $extra, as the nix tests get them.
 say() { printf '%s\n' "$*"; }
 work=$out
-export NIX_EVAL_SH="$harness/eval.sh"
+# Building, the library's own inputs must be build mode's too: the packages run the library's
+# build of the deps-layer tool (their layer report).
+if [[ "${BUILD:-1}" == 1 ]]; then
+  export NIX_EVAL_SH="$harness/build.sh"
+else
+  export NIX_EVAL_SH="$harness/eval.sh"
+fi
 rm -rf "$out/library"
 # shellcheck source=nix/tests/library-input.sh
 . "$checkout/nix/tests/library-input.sh"
@@ -84,15 +111,44 @@ for name in "${names[@]}"; do
   # An upstream flake of its own is replaced by init's (init refuses to overwrite it otherwise).
   rm -f flake.nix flake.lock .envrc
   printf '\n[workspace.metadata.variants]\n%s\n' "${table[$name]}" >>Cargo.toml
+  # A library workspace commits no lock: what its user runs first.
+  [[ -f Cargo.lock ]] || { cargo generate-lockfile -q && report "  no Cargo.lock upstream: cargo generate-lockfile"; }
   cargo fetch -q --locked
   report "  lock: $(grep -c '^name = ' Cargo.lock) packages"
   "$deps_layer" init --library "path:$library" --offline >"$out/$name-init.log" 2>&1
   report "  init: $(grep -c . "$out/$name-init.log") lines: $(head -2 "$out/$name-init.log" | tr '\n' ' ')"
+  if [[ -n "${variants_nix[$name]:-}" ]]; then
+    mkdir -p nix
+    printf '%s\n' "${variants_nix[$name]}" >nix/variants.nix
+    sed -i 's|# variants = import ./nix/variants.nix;|variants = import ./nix/variants.nix;|' flake.nix
+    report "  nix/variants.nix: $(grep -c . nix/variants.nix) lines, the CUDA recipe"
+    if [[ "${BUILD:-1}" == 1 ]]; then
+      # The harness's cudaPackages are stubs that cannot build: a stand-in nvcc that writes an
+      # empty PTX file where it is asked to (the harness's edit, not the user's).
+      cat >nix/stand-in-nvcc.nix <<'EOF'
+final: prev: {
+  cudaPackages =
+    prev.cudaPackages
+    // {
+      cuda_nvcc = final.writeShellScriptBin "nvcc" ''
+        out=
+        while [ $# -gt 0 ]; do
+          case $1 in -o) out=$2; shift ;; --version) echo "Cuda compilation tools, release 12.8, V12.8.93"; exit 0 ;; esac
+          shift
+        done
+        [ -n "$out" ] && echo "// stand-in nvcc: no kernel" >"$out"
+      '';
+    };
+}
+EOF
+      sed -i 's|      variants = import ./nix/variants.nix;|      variants = import ./nix/variants.nix;\n      overlays = [(import ./nix/stand-in-nvcc.nix)];|' flake.nix
+    fi
+  fi
   git init -q && git add -A && git -c user.name=proof -c user.email=proof@localhost commit -qm base
   report "  layers: $(jq -r '.layers | to_entries | map("\(.key) (\(.value.dir))") | join(", ")' nix/deps/plan.json)"
 
   for set in packages checks devShells apps; do
-    if bash "$harness/eval.sh" "$ws" eval --json "path:.#$set.$system" --apply 'builtins.mapAttrs (_: d: d.drvPath or d.program)' "${overrides[@]}" \
+    if bash "$NIX_EVAL_SH" "$ws" eval --json "path:.#$set.$system" --apply 'builtins.mapAttrs (_: d: d.drvPath or d.program)' "${overrides[@]}" \
       >"$out/$name-$set.json" 2>"$out/$name-$set.err"; then
       report "  eval $set: $(jq -r 'keys | join(" ")' "$out/$name-$set.json")"
     else
