@@ -56,6 +56,11 @@
     inherit src;
     cargoArtifacts = layer;
   };
+  # A check's report on cargo's messages in LOG: a unit compiled again fails it.
+  reportOn = log: ''
+    ${build.tool.meta.mainProgram} layer-report --variant ${nixLib.shellWords.escapeShellArg record.name} \
+      --layer ${nixLib.shellWords.escapeShellArg layerOutput} --log "${log}" --on-miss error
+  '';
   shellArgs = {
     inherit craneLib system;
     inherit (build) tool;
@@ -94,15 +99,20 @@ in {
         preBuild = "cargoBuildLog=$(mktemp cargoBuildLogXXXX.json)";
         cargoClippyExtraArgs = "--all-targets --message-format json-render-diagnostics >\"$cargoBuildLog\" -- --deny warnings";
         nativeBuildInputs = (commonArgs.nativeBuildInputs or []) ++ [build.tool];
-        postBuild = ''
-          ${build.tool.meta.mainProgram} layer-report --variant ${nixLib.shellWords.escapeShellArg record.name} \
-            --layer ${nixLib.shellWords.escapeShellArg layerOutput} --log "$cargoBuildLog" --on-miss error
-        '';
+        postBuild = reportOn "$cargoBuildLog";
       });
     nextest = craneLib.cargoNextest (commonArgs
       // onLayer
       // {
         doInstallCargoArtifacts = false;
+      }
+      # nextest forwards cargo's JSON messages to stdout with this format; test output is on
+      # stderr, in the build log.
+      // lib.optionalAttrs (records.layerMiss != "off") {
+        preCheck = "cargoBuildLog=$(mktemp cargoBuildLogXXXX.json)";
+        cargoNextestExtraArgs = "--cargo-message-format json-render-diagnostics >\"$cargoBuildLog\"";
+        nativeBuildInputs = (commonArgs.nativeBuildInputs or []) ++ [build.tool];
+        postCheck = reportOn "$cargoBuildLog";
       });
     # Fails naming each external unit the package compiled again, and the fix.
     layer = pkgs.runCommand "${record.pname}-layer-report" {nativeBuildInputs = [build.tool];} ''

@@ -61,9 +61,11 @@ expect "no failure hint (nothing is left out)" "$(env_of "$one" "packages.$syste
 expect "the package reports whether it hit deps-common, and only warns" \
   "$(env_of "$one" "packages.$system.default" postInstall | grep -o 'layer-report --layer [^ ]*\|--on-miss [a-z]*' | paste -sd ' ')" \
   "layer-report --layer deps-common --on-miss warn"
-expect "the variant's clippy check reports too, and fails on a miss" \
-  "$(env_of "$one" "checks.$system.clippy-default" postBuild | grep -o 'layer-report --variant [^ ]*\|--on-miss [a-z]*' | paste -sd ' ')" \
-  "layer-report --variant default --on-miss error"
+for check in clippy-default:postBuild nextest-default:postCheck; do
+  expect "checks.${check%%:*} reports too, and fails on a miss" \
+    "$(env_of "$one" "checks.$system.${check%%:*}" "${check#*:}" | grep -o 'layer-report --variant [^ ]*\|--on-miss [a-z]*' | paste -sd ' ')" \
+    "layer-report --variant default --on-miss error"
+done
 expect "deny runs without a licence list" "$(env_of "$one" "checks.$system.deny" cargoDenyChecks)" "bans sources"
 expect "the layer check looks in nix/deps" \
   "$(env_of "$one" "checks.$system.deps-layer-check" buildPhase | grep -o 'deps-layer check.*')" "deps-layer check"
