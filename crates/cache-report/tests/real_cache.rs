@@ -146,6 +146,17 @@ impl IsolatedNix {
         String::from_utf8(output.stdout).unwrap()
     }
 
+    /// The system Nix builds for here.
+    fn system(&self) -> String {
+        self.nix(&[
+            "eval",
+            "--impure",
+            "--raw",
+            "--expr",
+            "builtins.currentSystem",
+        ])
+    }
+
     fn cache_report(&self, args: &[&str]) -> Output {
         let mut command = self.command(Path::new(CACHE_REPORT));
         command.arg("--nix").arg(&self.program).args(args);
@@ -153,13 +164,7 @@ impl IsolatedNix {
     }
 
     fn write_flake(&self) -> String {
-        let system = self.nix(&[
-            "eval",
-            "--impure",
-            "--raw",
-            "--expr",
-            "builtins.currentSystem",
-        ]);
+        let system = self.system();
         let dir = self.root.path().join("flake");
         std::fs::create_dir_all(&dir).unwrap();
         let flake = FLAKE
@@ -170,13 +175,7 @@ impl IsolatedNix {
     }
 
     fn attr(&self, flake: &str, name: &str, attribute: &str) -> String {
-        let system = self.nix(&[
-            "eval",
-            "--impure",
-            "--raw",
-            "--expr",
-            "builtins.currentSystem",
-        ]);
+        let system = self.system();
         self.nix(&[
             "eval",
             "--raw",
@@ -187,13 +186,7 @@ impl IsolatedNix {
     /// A signed `file://` cache holding `names` and their closures, which are then deleted
     /// from the store. Returns the cache URL and the Nix args that trust it.
     fn cache_holding(&self, flake: &str, names: &[&str]) -> (String, Vec<String>) {
-        let system = self.nix(&[
-            "eval",
-            "--impure",
-            "--raw",
-            "--expr",
-            "builtins.currentSystem",
-        ]);
+        let system = self.system();
         let installables: Vec<String> = names
             .iter()
             .map(|name| format!("{flake}#packages.{system}.{name}"))
@@ -503,13 +496,7 @@ fn a_cache_signed_by_an_untrusted_key_is_a_miss() {
     );
 
     // What the real build does with that cache: it builds both layers.
-    let system = nix.nix(&[
-        "eval",
-        "--impure",
-        "--raw",
-        "--expr",
-        "builtins.currentSystem",
-    ]);
+    let system = nix.system();
     let build = nix
         .command(&nix.program)
         .args(["build", "--no-link", "--option", "substituters", &cache])
@@ -529,13 +516,7 @@ fn a_single_derivation_and_a_layer_already_in_the_store() {
         return;
     };
     let flake = nix.write_flake();
-    let system = nix.nix(&[
-        "eval",
-        "--impure",
-        "--raw",
-        "--expr",
-        "builtins.currentSystem",
-    ]);
+    let system = nix.system();
     let installable = |name: &str| format!("{flake}#packages.{system}.{name}");
     nix.nix(&["build", "--no-link", &installable("cpu")]);
     // Nix prints the one-derivation form of its message here.
@@ -563,13 +544,7 @@ fn a_package_s_last_layer_report_is_shown_where_the_package_is() {
     let flake = nix.write_flake();
     // cpu's closure in the cache (not the local store), cuda's package built here.
     let (cache, trust) = nix.cache_holding(&flake, &["cpu"]);
-    let system = nix.nix(&[
-        "eval",
-        "--impure",
-        "--raw",
-        "--expr",
-        "builtins.currentSystem",
-    ]);
+    let system = nix.system();
     nix.nix(&[
         "build",
         "--no-link",
