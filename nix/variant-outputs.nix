@@ -56,10 +56,11 @@
     inherit src;
     cargoArtifacts = layer;
   };
-  # A check's report on cargo's messages in LOG: a unit compiled again fails it.
+  # A check's report on cargo's messages in LOG: a unit compiled again fails it. The variant
+  # goes unnamed, as in the package: a variant without features has cpu's very checks.
   reportOn = log: ''
-    ${build.tool.meta.mainProgram} layer-report --variant ${nixLib.shellWords.escapeShellArg record.name} \
-      --layer ${nixLib.shellWords.escapeShellArg layerOutput} --log "${log}" --on-miss error
+    ${build.tool.meta.mainProgram} layer-report --layer ${nixLib.shellWords.escapeShellArg layerOutput} \
+      --log "${log}" --on-miss error
   '';
   shellArgs = {
     inherit craneLib system;

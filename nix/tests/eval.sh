@@ -40,8 +40,10 @@ nixc() {
   fi
 }
 drv_paths() { # DIR OUTPUT-SET -> JSON { name: drvPath }, images left out (compared elsewhere)
+  local images
+  images=$(jq -c '[.variants[].outputs.image]' "$1/nix/deps/plan.json")
   nixc "$1" eval --json "path:.#$2.$system" --apply \
-    'ps: builtins.mapAttrs (_: d: d.drvPath) (removeAttrs ps (builtins.filter (n: builtins.substring 0 6 n == "image-") (builtins.attrNames ps)))'
+    "ps: builtins.mapAttrs (_: d: d.drvPath) (removeAttrs ps (builtins.fromJSON ''$images''))"
 }
 
 # --- copies and mutations -------------------------------------------------------------------
@@ -65,6 +67,7 @@ update_lock() { # DIR: record member changes in the lock, touching no external e
 }
 members() { sed -n 's/^name = "\(.*\)"/\1/p' "$1"/crates/*/Cargo.toml; }
 plan_of() { jq -r "$2" "$1/nix/deps/plan.json"; } # DIR JQ-FILTER: read the generated plan
+name_of() { plan_of "$1" ".variants[\"$2\"].outputs.$3"; } # DIR VARIANT KIND: an output's name, as the plan spells it
 
 snapshot() { # DIR TAG: drvPaths of packages and checks into $work/TAG.json
   local t
@@ -74,7 +77,8 @@ snapshot() { # DIR TAG: drvPaths of packages and checks into $work/TAG.json
   say "  evaluated $2 in $(ms_since "$t") ms"
 }
 get() { jq -r --arg k "$2" '.[$k] // "absent"' "$work/$1.json"; }
-layers() { jq -r 'keys[] | select(startswith("deps-"))' "$work/base.json"; }
+# every layer output and every variant's name for its layer, from the plan
+layers() { plan_of "$base" '[.layers[].output, .variants[].outputs.variantLayer] | unique[]'; }
 
 # --- the checkout as it is ------------------------------------------------------------------
 say "== base: the checkout"
@@ -146,7 +150,7 @@ expect_layers_unchanged a
 
 say "== (i) a README edit, with this flake's source = \"cargo\" and with the default source"
 grep -q '^ *source = "cargo";$' "$base/flake.nix" || fail "(i) flake.nix does not set source = \"cargo\""
-packages_of() { jq -r 'to_entries[] | select((.key | startswith("deps-") | not) and (.key | startswith("check:") | not)) | .key' "$work/$1.json"; }
+packages_of() { plan_of "$base" '["default"] + [.variants[].outputs.package] | unique[]'; }
 i=$(copy i-cargo)
 printf '\nan edit no build reads\n' >>"$i/README.md"
 snapshot "$i" i-cargo
@@ -332,15 +336,17 @@ snapshot "$p" plain
 while read -r x y; do
   say "    $x $(get plain "$x") = $y $(get plain "$y")"
   [[ "$(get plain "$x")" == "$(get plain "$y")" && "$(get plain "$x")" != absent ]] || fail "$x differs from $y"
-done <<'PAIRS'
-deps-plain deps-cpu
-deps-plain deps-common
-plain cpu
-check:package-plain check:package-cpu
-check:clippy-plain check:clippy-cpu
-check:nextest-plain check:nextest-cpu
-PAIRS
-say "    deps-common vs the checkout (the layer lists one more feature): $(get base deps-common) -> $(get plain deps-common)"
+done < <(
+  for kind in variantLayer layer package; do
+    echo "$(name_of "$p" plain "$kind") $(name_of "$p" cpu "$kind")"
+  done
+  echo "$(name_of "$p" plain variantLayer) $(plan_of "$p" '.layers.common.output')"
+  for kind in package clippy nextest; do
+    echo "check:$(name_of "$p" plain "checks.$kind") check:$(name_of "$p" cpu "checks.$kind")"
+  done
+)
+common=$(plan_of "$p" '.layers.common.output')
+say "    $common vs the checkout (the layer lists one more feature): $(get base "$common") -> $(get plain "$common")"
 
 # --- stacking and the single vendor directory, read from the derivations -------------------------
 say "== stacking and vendored sources (derivation show)"
@@ -364,15 +370,15 @@ for v in $(plan_of "$base" '.variants | keys[]'); do
   [[ "$(get base "$v")" != absent ]] || continue
   layer=$(plan_of "$base" ".variants[\"$v\"].layer")
   layer_out=$(layer_out_of "$layer")
-  for consumer in "$v" "check:clippy-$v" "check:nextest-$v"; do
+  for consumer in "$(name_of "$base" "$v" package)" "check:$(name_of "$base" "$v" checks.clippy)" "check:$(name_of "$base" "$v" checks.nextest)"; do
     arts=$(env_of "$(get base "$consumer")" cargoArtifacts)
     say "  $consumer cargoArtifacts = $arts"
     [[ "$arts" == "$layer_out" ]] || fail "$consumer does not take the layer $layer ($layer_out)"
   done
-  [[ "$(get base "deps-$v")" == "$(get base "$(plan_of "$base" ".variants[\"$v\"].outputs.layer")")" ]] ||
-    fail "deps-$v is not the layer the plan names for $v"
+  [[ "$(get base "$(name_of "$base" "$v" variantLayer)")" == "$(get base "$(name_of "$base" "$v" layer)")" ]] ||
+    fail "$(name_of "$base" "$v" variantLayer) is not the layer the plan names for $v"
 done
-default_layer_out=$(out_of "$(get base "deps-$(plan_of "$base" 'if .variants.cpu then "cpu" else (.variants | keys[0]) end')")")
+default_layer_out=$(out_of "$(get base "$(name_of "$base" "$(plan_of "$base" 'if .variants.cpu then "cpu" else (.variants | keys[0]) end')" variantLayer)")")
 for consumer in check:clippy check:nextest; do
   arts=$(env_of "$(get base "$consumer")" cargoArtifacts)
   say "  $consumer (workspace-wide) cargoArtifacts = $arts"
@@ -434,7 +440,7 @@ say "== image configs (generated)"
 image_check() { # VARIANT
   local show base_json created
   show="$work/image-$1.json"
-  nixc "$base" derivation show --recursive "path:.#packages.$system.image-$1" >"$show"
+  nixc "$base" derivation show --recursive "path:.#packages.$system.$(name_of "$base" "$1" image)" >"$show"
   base_json=$(jq -r '[.[] | select(.env.name // "" | endswith("-base.json"))][0].env.text' "$show")
   created=$(jq -r '[.[] | select(.env.name // "" | endswith("-conf.json"))][0].env.created' "$show")
   echo "$base_json" | jq -c '{User: .config.User, ExposedPorts: .config.ExposedPorts, Volumes: .config.Volumes, Cmd: .config.Cmd}' | sed 's/^/    /'

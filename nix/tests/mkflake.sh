@@ -63,8 +63,8 @@ expect "the package reports whether it hit deps-common, and only warns" \
   "layer-report --layer deps-common --on-miss warn"
 for check in clippy-default:postBuild nextest-default:postCheck; do
   expect "checks.${check%%:*} reports too, and fails on a miss" \
-    "$(env_of "$one" "checks.$system.${check%%:*}" "${check#*:}" | grep -o 'layer-report --variant [^ ]*\|--on-miss [a-z]*' | paste -sd ' ')" \
-    "layer-report --variant default --on-miss error"
+    "$(env_of "$one" "checks.$system.${check%%:*}" "${check#*:}" | grep -o 'layer-report --layer [^ ]*\|--on-miss [a-z]*' | paste -sd ' ')" \
+    "layer-report --layer deps-common --on-miss error"
 done
 expect "deny runs without a licence list" "$(env_of "$one" "checks.$system.deny" cargoDenyChecks)" "bans sources"
 expect "the layer check looks in nix/deps" \
