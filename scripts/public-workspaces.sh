@@ -24,6 +24,7 @@ declare -A source=(
   [bat]="sharkdp+bat 2ba8db9c14e5794572f5ea338c2b90404c9769cb"
   [watchexec]="watchexec+watchexec 8774f38f7494a11bd08458b8768294239363dedb"
   [lambdaworks]="lambdaclass+lambdaworks 21281c3f1cdb6a7f43e7678d8b12c14c1f7eff0e"
+  [fltr]="moritztng+fltr fdb9cbfa56156da4daf18c1a0e25491065d78ddf"
 )
 # The variants table each root Cargo.toml gets.
 declare -A table=(
@@ -36,6 +37,10 @@ lessopen = { packages = ["bat"], features = ["bat/lessopen"] }'
   # its crypto crate's cuda feature compiles a Merkle-tree kernel with nvcc at build time
   [lambdaworks]='cpu = { packages = ["merkle-tree-cli"] }
 cuda = { packages = ["merkle-tree-cli"], features = ["lambdaworks-crypto/cuda"] }'
+  # one package; its cuda feature compiles src/kernels.cu with cc's CUDA mode (nvcc) and links
+  # cuBLAS statically
+  [fltr]='cpu = { features = [] }
+cuda = { features = ["fltr/cuda"] }'
 )
 # What only Nix knows about a variant (nix/variants.nix), for workspaces with an accelerator
 # variant: the CUDA recipe of nix/README.md, nothing else.
@@ -52,12 +57,30 @@ declare -A variants_nix=(
     driverRunpath = true;
   };
 }'
+  [fltr]='{
+  cuda = {
+    accelerator = "nvidia";
+    unfree = "cuda";
+    nixpkgsConfig = {
+      cudaSupport = true;
+      cudaCapabilities = ["8.6" "8.9"];
+    };
+    nativeBuildInputs = [["cudaPackages" "cuda_nvcc"]];
+    # cc links cudart statically, the build script cublas_static and cublasLt_static
+    buildInputs = [
+      ["cudaPackages" "cuda_cudart" "static"]
+      ["cudaPackages" "libcublas" "static"]
+    ];
+    driverRunpath = true;
+  };
+}'
 )
 # The proof run of the binary (first word: the program in result/bin).
 declare -A run=(
   [bat]='bat --version'
   [watchexec]='watchexec --version'
   [lambdaworks]='merkle-tree-cli --help'
+  [fltr]='fltr --help'
 )
 
 if [[ -n "${DEPS_LAYER:-}" ]]; then
@@ -124,12 +147,21 @@ for name in "${names[@]}"; do
     report "  nix/variants.nix: $(grep -c . nix/variants.nix) lines, the CUDA recipe"
     if [[ "${BUILD:-1}" == 1 ]]; then
       # The harness's cudaPackages are stubs that cannot build: a stand-in nvcc that writes an
-      # empty PTX file where it is asked to (the harness's edit, not the user's).
+      # empty file where it is asked to, and CUDA libraries with no files (the harness's edit,
+      # not the user's).
       cat >nix/stand-in-nvcc.nix <<'EOF'
-final: prev: {
+final: prev: let
+  # a CUDA library with no files, every output the recipe may name
+  empty = name: let
+    package = final.runCommand "stand-in-${name}" {} "mkdir -p $out/lib";
+  in
+    package // {lib = package; static = package; dev = package;};
+in {
   cudaPackages =
     prev.cudaPackages
     // {
+      cuda_cudart = empty "cuda_cudart";
+      libcublas = empty "libcublas";
       cuda_nvcc = final.writeShellScriptBin "nvcc" ''
         out=
         while [ $# -gt 0 ]; do
