@@ -43,37 +43,17 @@ cuda = { packages = ["merkle-tree-cli"], features = ["lambdaworks-crypto/cuda"] 
 cuda = { features = ["fltr/cuda"] }'
 )
 # What only Nix knows about a variant (nix/variants.nix), for workspaces with an accelerator
-# variant: the CUDA recipe of nix/README.md, nothing else.
+# variant: the CUDA recipe of nix/README.md, nothing else. EXTRA: the variant's own lines.
+cuda_recipe() { # EXTRA
+  printf '{\n  cuda = {\n    accelerator = "nvidia";\n    unfree = "cuda";\n'
+  printf '    nixpkgsConfig = {\n      cudaSupport = true;\n      cudaCapabilities = ["8.6" "8.9"];\n    };\n'
+  printf '    nativeBuildInputs = [["cudaPackages" "cuda_nvcc"]];\n%s    driverRunpath = true;\n  };\n}\n' "$1"
+}
 declare -A variants_nix=(
-  [lambdaworks]='{
-  cuda = {
-    accelerator = "nvidia";
-    unfree = "cuda";
-    nixpkgsConfig = {
-      cudaSupport = true;
-      cudaCapabilities = ["8.6" "8.9"];
-    };
-    nativeBuildInputs = [["cudaPackages" "cuda_nvcc"]];
-    driverRunpath = true;
-  };
-}'
-  [fltr]='{
-  cuda = {
-    accelerator = "nvidia";
-    unfree = "cuda";
-    nixpkgsConfig = {
-      cudaSupport = true;
-      cudaCapabilities = ["8.6" "8.9"];
-    };
-    nativeBuildInputs = [["cudaPackages" "cuda_nvcc"]];
-    # cc links cudart statically, the build script cublas_static and cublasLt_static
-    buildInputs = [
-      ["cudaPackages" "cuda_cudart" "static"]
-      ["cudaPackages" "libcublas" "static"]
-    ];
-    driverRunpath = true;
-  };
-}'
+  [lambdaworks]=$(cuda_recipe "")
+  # cc links cudart statically, the build script cublas_static and cublasLt_static
+  [fltr]=$(cuda_recipe '    buildInputs = [["cudaPackages" "cuda_cudart" "static"] ["cudaPackages" "libcublas" "static"]];
+')
 )
 # The proof run of the binary (first word: the program in result/bin).
 declare -A run=(

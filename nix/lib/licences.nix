@@ -19,7 +19,7 @@ in {
   inherit families;
 
   # allowUnfreePredicate for a family: every licence of the package is free or one of the family's.
-  # `allowedNames` are the family's packages a variant ships, accepted by name as well, so that a
+  # `allowedNames` are the family's packages a variant ships or builds with, accepted by name as well, so that a
   # package whose licence nixpkgs records only as the generic `unfree` still evaluates.
   unfreePredicate = family: allowedNames: pkg: let
     licences = licencesOf pkg;

@@ -55,6 +55,12 @@
 
   withoutNulls = set: builtins.removeAttrs set (filter (n: set.${n} == null) (attrNames set));
   lastOf = path: builtins.elemAt path (builtins.length path - 1);
+  # The package a build input's attribute path names: the one in its set
+  # (["cudaPackages" "libcublas" "static"] -> "libcublas"), or the path's one name.
+  packageOf = path:
+    if builtins.length path >= 2
+    then builtins.elemAt path 1
+    else builtins.head path;
 
   # A runtime library as the variants knob writes it (an attribute path, or { path; keep; }) ->
   # { path; keep; }, keep = null meaning the package's whole lib/.
@@ -166,7 +172,7 @@
           cfg
           // (
             if m.unfree != null
-            then {allowUnfreePredicate = licences.unfreePredicate m.unfree (map (e: lastOf (runtimeLibrary e).path) m.runtimeLibraries);}
+            then {allowUnfreePredicate = licences.unfreePredicate m.unfree (map (e: lastOf (runtimeLibrary e).path) m.runtimeLibraries ++ map packageOf (build.buildInputs ++ build.nativeBuildInputs));}
             else {}
           );
     };

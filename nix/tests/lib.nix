@@ -1168,6 +1168,31 @@ let
       };
     }
     {
+      name = "an unfree variant may evaluate the SDK packages it builds with, by name, as well as those it ships";
+      actual = let
+        cfg =
+          (planOf fixtureJSON {
+            cuda = {
+              unfree = "cuda";
+              nativeBuildInputs = [["cudaPackages" "cuda_nvcc"]];
+              buildInputs = [["cudaPackages" "libcublas" "static"]];
+            };
+          })
+          .variants
+          .cuda
+          .nixpkgsConfig;
+        genericUnfree = pname: {
+          inherit pname;
+          meta.license = {
+            shortName = "unfree";
+            free = false;
+          };
+        };
+      in
+        map (pname: cfg.allowUnfreePredicate (genericUnfree pname)) ["cuda_nvcc" "libcublas" "static" "steam"];
+      expected = [true true false false];
+    }
+    {
       name = "rocm has no layer on aarch64-linux, where it is not built";
       actual = plan.layersOn "aarch64-linux";
       expected = ["common" "cuda" "vulkan"];
