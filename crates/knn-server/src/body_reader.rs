@@ -27,6 +27,9 @@ pub struct BodyReader {
     runtime: Handle,
     deadline: Option<Instant>,
     frame: Bytes,
+    /// How much of `frame` was read: the parser reads a byte at a time, so the frame is indexed
+    /// rather than split at each read.
+    read: usize,
     pub failure: Option<BodyFailure>,
 }
 
@@ -37,6 +40,7 @@ impl BodyReader {
             runtime,
             deadline,
             frame: Bytes::new(),
+            read: 0,
             failure: None,
         }
     }
@@ -45,18 +49,22 @@ impl BodyReader {
     pub fn first_significant_byte(&mut self) -> io::Result<Option<u8>> {
         loop {
             let skip = self
-                .frame
+                .unread()
                 .iter()
                 .take_while(|b| b.is_ascii_whitespace())
                 .count();
-            let _ = self.frame.split_to(skip);
-            if let Some(&first) = self.frame.first() {
+            self.read += skip;
+            if let Some(&first) = self.unread().first() {
                 return Ok(Some(first));
             }
             if !self.next_frame()? {
                 return Ok(None);
             }
         }
+    }
+
+    fn unread(&self) -> &[u8] {
+        &self.frame[self.read..]
     }
 
     /// Waits for the next data frame; false at the body's end.
@@ -75,6 +83,7 @@ impl BodyReader {
             Ok(Some(Ok(frame))) => {
                 // Trailers carry no data.
                 self.frame = frame.into_data().unwrap_or_default();
+                self.read = 0;
                 return Ok(true);
             }
             Ok(Some(Err(error))) => {
@@ -95,13 +104,15 @@ impl BodyReader {
 
 impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.frame.is_empty() {
+        while self.unread().is_empty() {
             if !self.next_frame()? {
                 return Ok(0);
             }
         }
-        let n = buf.len().min(self.frame.len());
-        buf[..n].copy_from_slice(&self.frame.split_to(n));
+        let unread = self.unread();
+        let n = buf.len().min(unread.len());
+        buf[..n].copy_from_slice(&unread[..n]);
+        self.read += n;
         Ok(n)
     }
 }
