@@ -190,7 +190,7 @@ impl<R: Read> Scanner<R> {
         }
     }
 
-    /// The last bytes read, oldest first; `None` for the first when the body is longer.
+    /// The last bytes read, oldest first, and whether they start at the body's start.
     fn recent(&self) -> Recent {
         let kept = self.read.min(RECENT);
         let bytes = (self.read - kept..self.read)
