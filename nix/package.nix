@@ -15,44 +15,35 @@
   driverRunpath ? false,
   # the flake attribute listing what the source leaves out, for the failure hint
   sourceLeftOutAttr,
-  # { tool; layerMiss; layerOutput; }: how the build reports whether it hit its layer (not the
-  # variant's name: a variant without features builds cpu's very package)
+  # { tool; postInstall; }: how the build reports whether it hit its layer, or null for no report
   layerReport,
-}: let
-  inherit ((import ./lib).shellWords) escapeShellArg;
-in
-  craneLib.buildPackage (variantArgs
-    // {
-      inherit src;
-      cargoArtifacts = layer;
-      # Tests run in the nextest check (and never on a GPU in the sandbox).
-      doCheck = false;
-      nativeBuildInputs =
-        (variantArgs.nativeBuildInputs or [])
-        ++ lib.optional driverRunpath autoAddDriverRunpath
-        ++ lib.optional (layerReport.layerMiss != "off") layerReport.tool;
-      meta = lib.optionalAttrs (mainProgram != null) {inherit mainProgram;};
-    }
-    # Every external unit cargo compiled here is one the layer should have held: crane's
-    # cargoBuildLog (cargo's JSON messages) says which, in one line and in
-    # $out/nix-support/layer-report.json, which the variant's layer check reads.
-    // lib.optionalAttrs (layerReport.layerMiss != "off") {
-      postInstall = ''
-        mkdir -p $out/nix-support
-        ${layerReport.tool.meta.mainProgram} layer-report --layer ${escapeShellArg layerReport.layerOutput} \
-          --log "$cargoBuildLog" --out $out/nix-support/layer-report.json --on-miss ${layerReport.layerMiss}
-      '';
-    }
-    # With Cargo's files only (source = "cargo"), a file the build reads but the source left out
-    # fails where it is read, and a build script may not say which: say what the source holds and
-    # how to list what it does not.
-    // lib.optionalAttrs (src ? leftOut) {
-      passthru.sourceLeftOut = src.leftOut;
-      failureHook = ''
-        echo "deps-layer: the build failed. If a build script or include_str!/include_bytes! found no file" >&2
-        echo "  ('No such file or directory'), the source lacks it: with source = \"cargo\" it holds the workspace's Cargo files" >&2
-        echo "  (*.rs, *.toml, Cargo.lock, .cargo/config.toml), mkFlake's sourceExtensions and extraSourceFiles." >&2
-        echo "  The workspace files it leaves out: nix eval --json .#${sourceLeftOutAttr}" >&2
-        echo "  Add those the build reads to extraSourceFiles in flake.nix, or drop source = \"cargo\"." >&2
-      '';
-    })
+}:
+craneLib.buildPackage (variantArgs
+  // {
+    inherit src;
+    cargoArtifacts = layer;
+    # Tests run in the nextest check (and never on a GPU in the sandbox).
+    doCheck = false;
+    nativeBuildInputs =
+      (variantArgs.nativeBuildInputs or [])
+      ++ lib.optional driverRunpath autoAddDriverRunpath
+      ++ lib.optional (layerReport != null) layerReport.tool;
+    meta = lib.optionalAttrs (mainProgram != null) {inherit mainProgram;};
+  }
+  # Every external unit cargo compiled here is one the layer should have held: crane's
+  # cargoBuildLog (cargo's JSON messages) says which, in one line and in
+  # $out/nix-support/layer-report.json, which the variant's layer check reads.
+  // lib.optionalAttrs (layerReport != null) {inherit (layerReport) postInstall;}
+  # With Cargo's files only (source = "cargo"), a file the build reads but the source left out
+  # fails where it is read, and a build script may not say which: say what the source holds and
+  # how to list what it does not.
+  // lib.optionalAttrs (src ? leftOut) {
+    passthru.sourceLeftOut = src.leftOut;
+    failureHook = ''
+      echo "deps-layer: the build failed. If a build script or include_str!/include_bytes! found no file" >&2
+      echo "  ('No such file or directory'), the source lacks it: with source = \"cargo\" it holds the workspace's Cargo files" >&2
+      echo "  (*.rs, *.toml, Cargo.lock, .cargo/config.toml), mkFlake's sourceExtensions and extraSourceFiles." >&2
+      echo "  The workspace files it leaves out: nix eval --json .#${sourceLeftOutAttr}" >&2
+      echo "  Add those the build reads to extraSourceFiles in flake.nix, or drop source = \"cargo\"." >&2
+    '';
+  })

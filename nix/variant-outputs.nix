@@ -44,11 +44,15 @@
     inherit craneLib src layer;
     variantArgs = commonArgs;
     inherit (record) driverRunpath mainProgram;
-    layerReport = {
-      inherit (build) tool;
-      inherit (records) layerMiss;
-      inherit layerOutput;
-    };
+    # crane's buildPackage keeps cargo's messages in $cargoBuildLog; the report stays beside
+    # the binary for the variant's layer check.
+    layerReport =
+      if reports
+      then {
+        inherit (build) tool;
+        postInstall = "mkdir -p $out/nix-support\n" + reportCommand records.layerMiss " --out $out/nix-support/layer-report.json";
+      }
+      else null;
     # every variant builds from the same source: the default package lists what it leaves out
     sourceLeftOutAttr = "packages.${system}.default.sourceLeftOut";
   };
@@ -56,12 +60,23 @@
     inherit src;
     cargoArtifacts = layer;
   };
-  # A check's report on cargo's messages in LOG: a unit compiled again fails it. The variant
-  # goes unnamed, as in the package: a variant without features has cpu's very checks.
-  reportOn = log: ''
+  reports = records.layerMiss != "off";
+  # `deps-layer layer-report` on cargo's messages in $cargoBuildLog: one line, and each miss
+  # with the fix; ON-MISS is what a miss does. The variant goes unnamed: a variant without
+  # features has cpu's very package and checks.
+  reportCommand = onMiss: moreArgs: ''
     ${build.tool.meta.mainProgram} layer-report --layer ${nixLib.shellWords.escapeShellArg layerOutput} \
-      --log "${log}" --on-miss error
+      --log "$cargoBuildLog"${moreArgs} --on-miss ${onMiss}
   '';
+  # A check's cargo messages go to $cargoBuildLog (crane runs its command through the shell, so
+  # the check's arguments redirect them), and a unit compiled again fails it; PHASE is the one
+  # that runs cargo.
+  reporting = phase:
+    lib.optionalAttrs reports {
+      "pre${phase}" = "cargoBuildLog=$(mktemp cargoBuildLogXXXX.json)";
+      "post${phase}" = reportCommand "error" "";
+      nativeBuildInputs = (commonArgs.nativeBuildInputs or []) ++ [build.tool];
+    };
   shellArgs = {
     inherit craneLib system;
     inherit (build) tool;
@@ -94,13 +109,10 @@ in {
       // {
         cargoClippyExtraArgs = "--all-targets -- --deny warnings";
       }
-      # cargo's JSON messages to a log (crane runs the command through the shell), the
-      # diagnostics to the build log as before; a unit compiled again fails the check.
-      // lib.optionalAttrs (records.layerMiss != "off") {
-        preBuild = "cargoBuildLog=$(mktemp cargoBuildLogXXXX.json)";
+      # the diagnostics stay in the build log
+      // reporting "Build"
+      // lib.optionalAttrs reports {
         cargoClippyExtraArgs = "--all-targets --message-format json-render-diagnostics >\"$cargoBuildLog\" -- --deny warnings";
-        nativeBuildInputs = (commonArgs.nativeBuildInputs or []) ++ [build.tool];
-        postBuild = reportOn "$cargoBuildLog";
       });
     nextest = craneLib.cargoNextest (commonArgs
       // onLayer
@@ -108,12 +120,10 @@ in {
         doInstallCargoArtifacts = false;
       }
       # nextest forwards cargo's JSON messages to stdout with this format; test output is on
-      # stderr, in the build log.
-      // lib.optionalAttrs (records.layerMiss != "off") {
-        preCheck = "cargoBuildLog=$(mktemp cargoBuildLogXXXX.json)";
+      # stderr, in the build log
+      // reporting "Check"
+      // lib.optionalAttrs reports {
         cargoNextestExtraArgs = "--cargo-message-format json-render-diagnostics >\"$cargoBuildLog\"";
-        nativeBuildInputs = (commonArgs.nativeBuildInputs or []) ++ [build.tool];
-        postCheck = reportOn "$cargoBuildLog";
       });
     # Fails naming each external unit the package compiled again, and the fix.
     layer = pkgs.runCommand "${record.pname}-layer-report" {nativeBuildInputs = [build.tool];} ''
