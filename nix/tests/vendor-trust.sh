@@ -34,7 +34,10 @@ if [[ "${1:-}" != --inside ]]; then
 fi
 
 scratch=${VENDOR_TRUST_SCRATCH:?}
-hook="$checkout/nix/vendor-at-fixed-path.sh"
+# What is read of the checkout after /tmp is replaced, copied first: the checkout may be under /tmp.
+cp -r "$checkout/nix/lib" "$scratch/nix-lib"
+cp "$checkout/nix/vendor-at-fixed-path.sh" "$scratch/"
+hook="$scratch/vendor-at-fixed-path.sh"
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 # The toolchain at a path every user can traverse (a rustup home is usually root's alone).
 mkdir -p "$scratch/rust"
@@ -81,7 +84,7 @@ printf 'fn main() { println!("{} {}", itoa::origin(), gitdep::origin()); }\n' >"
 git_folder_of() { # LOCK
   nix_instantiate --eval --strict --json --expr "
     let lock = builtins.fromTOML (builtins.readFile $1);
-    in map (f: f.keyed) ((import $checkout/nix/lib).vendor.gitFolders {
+    in map (f: f.keyed) ((import $scratch/nix-lib).vendor.gitFolders {
       packages = lock.package;
       decode = url: url;
     })" | sed -n 's/^\["\([0-9a-f-]*\)"\]$/\1/p'
