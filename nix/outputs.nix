@@ -33,9 +33,7 @@
   every = _: _: true;
 
   workspaceChecks = pkgs.callPackage ./workspace-checks.nix {
-    inherit build workspace advisory-db;
-    defaultRecord = default;
-    defaultLayer = layers.${default.layer};
+    inherit build workspace advisory-db records layers;
   };
   checks =
     lib.getAttrs records.workspaceChecks workspaceChecks

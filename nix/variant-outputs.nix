@@ -56,27 +56,15 @@
     # every variant builds from the same source: the default package lists what it leaves out
     sourceLeftOutAttr = "packages.${system}.default.sourceLeftOut";
   };
-  onLayer = {
-    inherit src;
-    cargoArtifacts = layer;
-  };
   reports = records.layerMiss != "off";
-  # `deps-layer layer-report` on cargo's messages in $cargoBuildLog: one line, and each miss
-  # with the fix; ON-MISS is what a miss does. The variant goes unnamed: a variant without
-  # features has cpu's very package and checks.
-  reportCommand = onMiss: moreArgs: ''
-    ${build.tool.meta.mainProgram} layer-report --layer ${nixLib.shellWords.escapeShellArg layerOutput} \
-      --log "$cargoBuildLog"${moreArgs} --on-miss ${onMiss}
-  '';
-  # A check's cargo messages go to $cargoBuildLog (crane runs its command through the shell, so
-  # the check's arguments redirect them), and a unit compiled again fails it; PHASE is the one
-  # that runs cargo.
-  reporting = phase:
-    lib.optionalAttrs reports {
-      "pre${phase}" = "cargoBuildLog=$(mktemp cargoBuildLogXXXX.json)";
-      "post${phase}" = reportCommand "error" "";
-      nativeBuildInputs = (commonArgs.nativeBuildInputs or []) ++ [build.tool];
-    };
+  # The variant goes unnamed in the report: a variant without features has cpu's very package
+  # and checks.
+  cargoChecks = import ./cargo-checks.nix {
+    inherit lib craneLib layer layerOutput reports;
+    inherit (build) tool;
+    args = commonArgs // {inherit src;};
+  };
+  inherit (cargoChecks) reportCommand;
   shellArgs = {
     inherit craneLib system;
     inherit (build) tool;
@@ -104,27 +92,7 @@ in {
 
   # clippy and nextest over the variant's selection and features, on its layer.
   checks = {
-    clippy = craneLib.cargoClippy (commonArgs
-      // onLayer
-      // {
-        cargoClippyExtraArgs = "--all-targets -- --deny warnings";
-      }
-      # the diagnostics stay in the build log
-      // reporting "Build"
-      // lib.optionalAttrs reports {
-        cargoClippyExtraArgs = "--all-targets --message-format json-render-diagnostics >\"$cargoBuildLog\" -- --deny warnings";
-      });
-    nextest = craneLib.cargoNextest (commonArgs
-      // onLayer
-      // {
-        doInstallCargoArtifacts = false;
-      }
-      # nextest forwards cargo's JSON messages to stdout with this format; test output is on
-      # stderr, in the build log
-      // reporting "Check"
-      // lib.optionalAttrs reports {
-        cargoNextestExtraArgs = "--cargo-message-format json-render-diagnostics >\"$cargoBuildLog\"";
-      });
+    inherit (cargoChecks) clippy nextest;
     # Fails naming each external unit the package compiled again, and the fix.
     layer = pkgs.runCommand "${record.pname}-layer-report" {nativeBuildInputs = [build.tool];} ''
       ${build.tool.meta.mainProgram} layer-report --variant ${nixLib.shellWords.escapeShellArg record.name} \

@@ -88,11 +88,30 @@ let
       layer = v.layer;
       cargoExtraArgs = cranePhase "${where}.cargoExtraArgs" (v.cargoExtraArgs or null);
     };
+  # The opt-in checks over every member: on a layer of their own, never the common one (which
+  # covers only what the variants build).
+  readWorkspaceChecks = layers: w: let
+    where = "workspaceChecks";
+  in
+    if w == null
+    then null
+    else if !(isAttrs w)
+    then fail "${where} must be an object or absent"
+    else if !(isString (w.layer or null)) || !(layers ? ${w.layer}) || layers.${w.layer}.stacksOn == null
+    then fail "${where}.layer must name a layer of `layers` stacked on another"
+    else if !(isStringList (w.cargoArgs or null))
+    then fail "${where} needs the string list `cargoArgs`"
+    else if !(isAttrs (w.outputs or null)) || !(all (k: isString (w.outputs.${k} or null)) ["clippy" "nextest"])
+    then fail "${where}.outputs needs the strings clippy, nextest"
+    else {
+      inherit (w) layer cargoArgs outputs;
+      cargoExtraArgs = cranePhase "${where}.cargoExtraArgs" (w.cargoExtraArgs or null);
+    };
 in {
   schema = 1;
 
-  # The parsed plan.json and the folder holding it -> { profile; layers; variants; }, every entry
-  # checked.
+  # The parsed plan.json and the folder holding it -> { profile; layers; variants;
+  # workspaceChecks; } (workspaceChecks null when the plan has none), every entry checked.
   read = {
     planData,
     layerDir,
@@ -110,6 +129,7 @@ in {
     else let
       layers = mapAttrs (readLayer layerDir planData.layers) planData.layers;
       variants = mapAttrs (readVariant layers) planData.variants;
+      workspaceChecks = readWorkspaceChecks layers (planData.workspaceChecks or null);
       packageNames = map (n: variants.${n}.outputs.package) (attrNames variants);
       # A sole variant may be the default package itself (a workspace without a variants table
       # gets one, named `default`); beside others, `default` is the flake's choice among them.
@@ -127,6 +147,6 @@ in {
       then fail "package output names ${builtins.toJSON clash} clash with `default` or a layer's output"
       else {
         inherit (planData) profile;
-        inherit layers variants;
+        inherit layers variants workspaceChecks;
       };
 }

@@ -186,7 +186,7 @@
   # Which records of a system have an image: those with one program, on Linux.
   hasImage = system: name: platforms.isLinux system && records.${name}.mainProgram != null;
   # The layers the variants on a system build on, with what they stack on.
-  layersOn = system: filter (l: elem l (concatMap (n: records.${n}.layerStack) (namesOn system) ++ ["common"])) (attrNames cargoPlan.layers);
+  layersOn = system: filter (l: elem l (concatMap (n: records.${n}.layerStack) (namesOn system) ++ ["common"] ++ workspaceLayers)) (attrNames cargoPlan.layers);
 
   # The build settings of a layer's derivation: those of the variants building on it (which
   # must agree), resolved in the first one's nixpkgs; none for a layer no variant builds on
@@ -219,8 +219,21 @@
     then "cpu"
     else builtins.head on;
 
+  # The opt-in clippy and nextest over every member (plan.json's `workspaceChecks`: layer, cargo
+  # arguments, names), or null.
+  workspaceWide = cargoPlan.workspaceChecks;
+  workspaceLayers =
+    if workspaceWide == null
+    then []
+    else stackOf workspaceWide.layer;
   # The checks over the whole workspace, beside each variant's `outputs.checks`.
-  workspaceChecks = ["fmt" "audit" "deny" "deps-layer-check" "clippy" "nextest"];
+  workspaceChecks =
+    ["fmt" "audit" "deny" "deps-layer-check"]
+    ++ (
+      if workspaceWide == null
+      then []
+      else [workspaceWide.outputs.clippy workspaceWide.outputs.nextest]
+    );
   onMiss =
     if elem layerMiss ["warn" "error" "off"]
     then layerMiss
@@ -233,12 +246,25 @@
       then []
       else ["layer"]
     );
+  # A check name given twice would lose one of the checks.
+  checkNames = on: let
+    all = workspaceChecks ++ concatMap (n: map (kind: records.${n}.outputs.checks.${kind}) variantChecks) on;
+    twice = filter (c: builtins.length (filter (d: d == c) all) > 1) all;
+  in
+    if twice != []
+    then
+      throw "plan.json: the check names ${builtins.toJSON (attrNames (builtins.listToAttrs (map (c: {
+          name = c;
+          value = null;
+        })
+        twice)))} are given twice (workspaceChecks.outputs and a variant's outputs.checks, or fmt, audit, deny, deps-layer-check)"
+    else all;
 in {
   variants = records;
   # plan.json as read, for tools that group outputs by variant (cache-report)
   inherit planData;
   inherit (cargoPlan) profile layers;
-  inherit namesOn layersOn layerBuild defaultBuild defaultVariant hasImage workspaceChecks variantChecks;
+  inherit namesOn layersOn layerBuild defaultBuild defaultVariant hasImage workspaceWide workspaceChecks variantChecks;
   layerMiss = onMiss;
   systems = filter (s: namesOn s != []) platforms.all;
 
@@ -255,6 +281,6 @@ in {
       ++ filter (n: !(elem n layerOutputs)) (out "variantLayer")
       ++ map (n: records.${n}.outputs.image) (filter (hasImage system) on);
     devShells = ["default"] ++ filter (n: n != "default") (out "shell");
-    checks = workspaceChecks ++ concatMap (n: map (kind: records.${n}.outputs.checks.${kind}) variantChecks) on;
+    checks = checkNames on;
   };
 }

@@ -272,7 +272,7 @@ say "== (g) a change to crates only one variant's layer compiles"
 # in the common layer's) that a member depends on directly, and a feature of that crate the
 # workspace does not enable yet (one that enables no optional dependency).
 g_pick=""
-for g_layer in $(plan_of "$base" '.layers | keys[] | select(. != "common")'); do
+for g_layer in $(plan_of "$base" '(.workspaceChecks.layer // "") as $wide | .layers | keys[] | select(. != "common" and . != $wide)'); do
   g_delta=$(comm -13 \
     <(sed -n 's/^name = "\(.*\)"/\1/p' "$base/nix/deps/$(plan_of "$base" '.layers.common.dir')/Cargo.lock" | sort -u) \
     <(sed -n 's/^name = "\(.*\)"/\1/p' "$base/nix/deps/$(plan_of "$base" ".layers[\"$g_layer\"].dir")/Cargo.lock" | sort -u) |
@@ -301,13 +301,19 @@ else
   cargo add -q --offline --manifest-path "$g/Cargo.toml" -p "$g_member" "$g_crate" --features "$g_feature"
   diff -q "$base/Cargo.lock" "$g/Cargo.lock" >/dev/null || say "    note: Cargo.lock changed too"
   regenerate "$g"
-  say "    $g_member: $g_crate gains the feature $g_feature (only layer $g_layer compiles $g_crate)"
+  say "    $g_member: $g_crate gains the feature $g_feature (of the variants' layers, only $g_layer compiles $g_crate)"
   snapshot "$g" g
-  g_output=$(plan_of "$base" ".layers[\"$g_layer\"].output")
+  # The layers whose own lock holds the crate: the variant's, and the checks over every member's
+  # when the member is one of theirs. Every other layer must stay as it was.
+  g_changing=()
+  for layer in $(plan_of "$base" '.layers | keys[]'); do
+    grep -qx "name = \"$g_crate\"" "$base/nix/deps/$(plan_of "$base" ".layers[\"$layer\"].dir")/Cargo.lock" &&
+      g_changing+=("$(get base "$(plan_of "$base" ".layers[\"$layer\"].output")")")
+  done
   for name in $(layers); do
     before=$(get base "$name")
     after=$(get g "$name")
-    if [[ "$name" == "$g_output" || ("$name" == deps-* && "$(get base "$name")" == "$(get base "$g_output")") ]]; then
+    if [[ " ${g_changing[*]} " == *" $before "* ]]; then
       say "    $name $before -> $after"
       [[ "$before" != "$after" ]] || fail "(g) $name did not change"
     else
@@ -378,11 +384,13 @@ for v in $(plan_of "$base" '.variants | keys[]'); do
   [[ "$(get base "$(name_of "$base" "$v" variantLayer)")" == "$(get base "$(name_of "$base" "$v" layer)")" ]] ||
     fail "$(name_of "$base" "$v" variantLayer) is not the layer the plan names for $v"
 done
-default_layer_out=$(out_of "$(get base "$(name_of "$base" "$(plan_of "$base" 'if .variants.cpu then "cpu" else (.variants | keys[0]) end')" variantLayer)")")
-for consumer in check:clippy check:nextest; do
+# The checks over every member, when the plan has them, take their own layer.
+wide_layer=$(plan_of "$base" '.workspaceChecks.layer // empty')
+for kind in $([[ -z "$wide_layer" ]] || echo clippy nextest); do
+  consumer=check:$(plan_of "$base" ".workspaceChecks.outputs.$kind")
   arts=$(env_of "$(get base "$consumer")" cargoArtifacts)
-  say "  $consumer (workspace-wide) cargoArtifacts = $arts"
-  [[ "$arts" == "$default_layer_out" ]] || fail "$consumer does not take the default variant's layer"
+  say "  $consumer (every member) cargoArtifacts = $arts"
+  [[ "$arts" == "$(layer_out_of "$wide_layer")" ]] || fail "$consumer does not take the layer $wide_layer"
   [[ "$(env_of "$(get base "$consumer")" buildPhase)$(env_of "$(get base "$consumer")" checkPhase)" == *--workspace* ]] ||
     fail "$consumer is not a --workspace run"
 done

@@ -128,6 +128,25 @@ let
   withVariant = name: value: {variants = fixture.variants // {${name} = value;};};
   withLayer = name: value: {layers = fixture.layers // {${name} = value;};};
 
+  # The fixture with the opt-in checks over every member, on their layer stacked on common.
+  withWorkspaceChecks = change:
+    fixture
+    // {
+      layers = fixture.layers // {workspace = layerOf "workspace" // {buildCommands = [["check" "--locked" "--all-targets"] ["build" "--locked"]];};};
+      workspaceChecks =
+        {
+          layer = "workspace";
+          cargoArgs = ["--locked" "--workspace"];
+          cargoExtraArgs = "--locked --workspace";
+          outputs = {
+            clippy = "clippy";
+            nextest = "nextest";
+          };
+        }
+        // change;
+    };
+  wideOf = change: planOf (builtins.fromJSON (toJSON (withWorkspaceChecks change))) {};
+
   # The repository's own plan.json must read and keep cpu feature-less.
   repoPlan = lib.variantRecords {
     layerDir = ../deps;
@@ -347,7 +366,7 @@ let
       expected = {
         packages = ["default" "deps-common" "cpu" "deps-cpu"];
         devShells = ["default" "cpu"];
-        checks = ["fmt" "audit" "deny" "deps-layer-check" "clippy" "nextest" "package-cpu" "clippy-cpu" "nextest-cpu" "layer-cpu"];
+        checks = ["fmt" "audit" "deny" "deps-layer-check" "package-cpu" "clippy-cpu" "nextest-cpu" "layer-cpu"];
       };
     }
     {
@@ -1191,6 +1210,49 @@ let
       in
         map (pname: cfg.allowUnfreePredicate (genericUnfree pname)) ["cuda_nvcc" "libcublas" "static" "steam"];
       expected = [true true false false];
+    }
+    {
+      name = "the checks over every member are opt-in: their names and layer come from the plan";
+      actual = let
+        wide = wideOf {};
+        outputs = wide.outputs "aarch64-darwin";
+      in {
+        off = plan.workspaceWide;
+        inherit (wide.workspaceWide) layer cargoExtraArgs;
+        inherit (outputs) checks packages;
+        layers = wide.layersOn "aarch64-darwin";
+      };
+      expected = {
+        off = null;
+        layer = "workspace";
+        cargoExtraArgs = "--locked --workspace";
+        checks = ["fmt" "audit" "deny" "deps-layer-check" "clippy" "nextest" "package-cpu" "clippy-cpu" "nextest-cpu" "layer-cpu"];
+        packages = ["default" "deps-common" "deps-workspace" "cpu" "deps-cpu"];
+        layers = ["common" "workspace"];
+      };
+    }
+    {
+      name = "the checks over every member need a stacked layer of the plan and names no other check has";
+      actual = map (change: throws ((wideOf change).outputs "x86_64-linux")) [
+        {layer = "common";}
+        {layer = "nowhere";}
+        {cargoArgs = "--workspace";}
+        {
+          outputs = {
+            clippy = "clippy-cuda";
+            nextest = "nextest";
+          };
+        }
+        {
+          outputs = {
+            clippy = "clippy";
+            nextest = "fmt";
+          };
+        }
+        {outputs.clippy = "clippy";}
+        {}
+      ];
+      expected = [true true true true true true false];
     }
     {
       name = "rocm has no layer on aarch64-linux, where it is not built";

@@ -27,6 +27,8 @@ pub enum Error {
     },
     #[error("{manifest}: [workspace.metadata.variants] is invalid: {message}")]
     BadVariants { manifest: PathBuf, message: String },
+    #[error("{manifest}: [workspace.metadata.deps-layer] is invalid: {message}")]
+    BadSettings { manifest: PathBuf, message: String },
     #[error(
         "{manifest}: variant `{variant}` names feature `{feature}`, which does not exist in the workspace"
     )]

@@ -7,8 +7,9 @@ use crate::cargo::Cargo;
 use crate::error::{Error, Result};
 use crate::layer_contents::{LayerContents, VariantUnits};
 use crate::layer_crate::LayerCrate;
+use crate::layer_settings::{self, LayerSettings, WORKSPACE_LAYER};
 use crate::lock::{LockFile, LockKey};
-use crate::manifest::{self, Carried};
+use crate::manifest::{self, Carried, Scope};
 use crate::metadata::Metadata;
 use crate::output::{Earlier, Marker, Protected};
 use crate::plan_file::PlanFile;
@@ -44,6 +45,7 @@ pub struct Workspace {
     pub root: PathBuf,
     pub root_manifest: PathBuf,
     pub variants: Variants,
+    pub settings: LayerSettings,
     pub local: BTreeSet<String>,
     pub metadata: Metadata,
 }
@@ -82,11 +84,22 @@ pub fn load_workspace(options: &Options) -> Result<Workspace> {
     let manifest = read_toml(&root_manifest)?;
     let variants = variants::read(&root_manifest, &manifest)?;
     variants::validate(&root_manifest, &variants, &metadata)?;
+    let settings = layer_settings::read(&root_manifest, &manifest)?;
+    if settings.workspace_checks && variants.contains_key(WORKSPACE_LAYER) {
+        return Err(Error::BadSettings {
+            manifest: root_manifest,
+            message: format!(
+                "`workspace-checks = true` gives the checks over every member the layer \
+                 `{WORKSPACE_LAYER}`, and a variant has that name: rename the variant"
+            ),
+        });
+    }
     let local = metadata.local_packages();
     Ok(Workspace {
         root,
         root_manifest,
         variants,
+        settings,
         local,
         metadata,
     })
@@ -134,19 +147,36 @@ pub fn variant_units(
     let mut units = BTreeMap::new();
     for (variant, entry) in &workspace.variants {
         let selection = entry.selection(&options.selection);
-        let load = |mode| {
-            UnitGraph::load(&offline, &workspace.root, mode, &selection, &entry.features)
-                .map(|graph| graph.classify())
-        };
         units.insert(
             variant.clone(),
-            VariantUnits {
-                build: load(Mode::Build)?,
-                test: load(Mode::Test)?,
-            },
+            units_of(&offline, &workspace.root, &selection, &entry.features)?,
         );
     }
     Ok(units)
+}
+
+/// The units of the checks over every member: `--workspace`, no features.
+pub fn workspace_check_units(options: &Options, workspace: &Workspace) -> Result<VariantUnits> {
+    let offline = Cargo {
+        offline: true,
+        ..options.cargo.clone()
+    };
+    units_of(&offline, &workspace.root, &["--workspace".into()], &[])
+}
+
+fn units_of(
+    cargo: &Cargo,
+    root: &Path,
+    selection: &[String],
+    features: &[String],
+) -> Result<VariantUnits> {
+    let load = |mode| {
+        UnitGraph::load(cargo, root, mode, selection, features).map(|graph| graph.classify())
+    };
+    Ok(VariantUnits {
+        build: load(Mode::Build)?,
+        test: load(Mode::Test)?,
+    })
 }
 
 /// `[profile]`, `[patch]` and `[replace]` of the root manifest, minus what names local crates.
@@ -421,8 +451,24 @@ pub fn generate_for(
         &layer_crate.carried.regenerate,
     );
     plan_file.set_manifests(&members.manifests);
+    if workspace.settings.workspace_checks {
+        plan_file.add_workspace_checks();
+    }
     for (name, layer) in &plan_file.layers {
-        files.extend(layer_crate.slice(&contents, name, &layer.dir)?);
+        let slice = if name == WORKSPACE_LAYER && workspace.settings.workspace_checks {
+            // Its own contents, not a variant's feature over the common part: the common
+            // layer's features must not change with the opt-in, and `--workspace` may enable
+            // fewer features of a crate than every variant does.
+            let units = BTreeMap::from([(
+                WORKSPACE_LAYER.to_string(),
+                workspace_check_units(options, workspace)?,
+            )]);
+            let contents = LayerContents::new(&workspace.metadata, &workspace.local, &units);
+            layer_crate.slice(&contents, Scope::Common, &layer.dir)?
+        } else {
+            layer_crate.slice(&contents, Scope::of_layer(name), &layer.dir)?
+        };
+        files.extend(slice);
     }
     files.insert(crate::plan_file::FILE.into(), plan_file.render());
     Ok(Layer { files })

@@ -40,12 +40,7 @@ impl LayerCrate<'_> {
 
     /// One layer's slice, under `dir`: its manifest and lock hold only that layer's crates, so
     /// a change to one variant's dependencies reaches no other layer's inputs.
-    pub fn slice(&self, contents: &LayerContents, layer: &str, dir: &str) -> Result<Files> {
-        let scope = if layer == crate::plan_file::COMMON {
-            Scope::Common
-        } else {
-            Scope::Variant(layer)
-        };
+    pub fn slice(&self, contents: &LayerContents, scope: Scope<'_>, dir: &str) -> Result<Files> {
         let mut files = self.render(contents, scope);
         let lock = self.complete(&files)?;
         files.insert("Cargo.lock".into(), lock);

@@ -13,6 +13,7 @@ mod init_pins;
 pub mod layer_contents;
 pub mod layer_crate;
 pub mod layer_report;
+pub mod layer_settings;
 pub mod lock;
 pub mod manifest;
 pub mod metadata;

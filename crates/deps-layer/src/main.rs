@@ -94,7 +94,8 @@ struct InitArgs {
 struct VerifyArgs {
     #[command(flatten)]
     common: Common,
-    /// Variant to verify (repeatable; default: every variant).
+    /// Variant to verify, or `workspace` for the checks over every member (repeatable; default:
+    /// every variant, and those checks when the workspace has them).
     #[arg(long = "variant")]
     variants: Vec<String>,
     /// Build the common layer first, then the variant's layer on top of it.

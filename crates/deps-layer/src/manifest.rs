@@ -283,7 +283,16 @@ pub enum Scope<'a> {
     Variant(&'a str),
 }
 
-impl Scope<'_> {
+impl<'a> Scope<'a> {
+    /// The slice of the plan's layer `name`: the common one, or a variant's.
+    pub fn of_layer(name: &'a str) -> Scope<'a> {
+        if name == crate::plan_file::COMMON {
+            Scope::Common
+        } else {
+            Scope::Variant(name)
+        }
+    }
+
     fn includes(self, variant: &str) -> bool {
         match self {
             Scope::All => true,

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::layer_settings::WORKSPACE_LAYER;
 use crate::variants::Variants;
 
 /// The file's name inside the layer folder.
@@ -33,6 +34,31 @@ pub struct PlanFile {
     pub profile: String,
     pub layers: BTreeMap<String, LayerPlan>,
     pub variants: BTreeMap<String, VariantPlan>,
+    /// The opt-in checks over every member (`workspace-checks` in
+    /// `[workspace.metadata.deps-layer]`); absent when off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_checks: Option<WorkspaceChecks>,
+}
+
+/// clippy and nextest over `--workspace`, on a layer of their own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceChecks {
+    /// A key of [`PlanFile::layers`], stacked on the common layer.
+    pub layer: String,
+    /// The checks' cargo arguments after the subcommand.
+    pub cargo_args: Vec<String>,
+    /// The same, shell-quoted: crane's `cargoExtraArgs`.
+    pub cargo_extra_args: String,
+    /// The flake's `checks` attribute names.
+    pub outputs: WorkspaceCheckOutputs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceCheckOutputs {
+    pub clippy: String,
+    pub nextest: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,7 +156,8 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|item| item.to_string()).collect()
 }
 
-/// crane's `buildDepsOnly` commands for the layer's feature (none for the common layer).
+/// crane's `buildDepsOnly` commands for the layer's feature (none for the common layer); every
+/// layer but the common one stacks on it.
 fn layer_plan(name: &str, feature: Option<&str>) -> LayerPlan {
     let with = |head: &[&str]| {
         let mut args = strings(head);
@@ -147,7 +174,7 @@ fn layer_plan(name: &str, feature: Option<&str>) -> LayerPlan {
     LayerPlan {
         dir: format!("{LAYERS_DIR}/{name}"),
         output: format!("deps-{name}"),
-        stacks_on: feature.map(|_| COMMON.to_string()),
+        stacks_on: (name != COMMON).then(|| COMMON.to_string()),
         build_phase_cargo_command: crane_commands(&build_commands),
         check_phase_cargo_command: crane_commands(&check_commands),
         build_commands,
@@ -227,7 +254,27 @@ impl PlanFile {
             profile: PROFILE.to_string(),
             layers,
             variants: planned,
+            workspace_checks: None,
         }
+    }
+
+    /// Adds the checks over every member and their layer, [`WORKSPACE_LAYER`], whose crate
+    /// compiles what `--workspace` without features compiles and no variant's build does.
+    pub fn add_workspace_checks(&mut self) {
+        self.layers.insert(
+            WORKSPACE_LAYER.to_string(),
+            layer_plan(WORKSPACE_LAYER, None),
+        );
+        let cargo_args = strings(&["--locked", "--workspace"]);
+        self.workspace_checks = Some(WorkspaceChecks {
+            layer: WORKSPACE_LAYER.to_string(),
+            cargo_extra_args: shell_words(&cargo_args),
+            cargo_args,
+            outputs: WorkspaceCheckOutputs {
+                clippy: "clippy".to_string(),
+                nextest: "nextest".to_string(),
+            },
+        });
     }
 
     /// Records, for each variant whose selection is one package, that package's manifest from
@@ -273,6 +320,17 @@ impl PlanFile {
                 });
             }
         }
+        if let Some(checks) = &plan.workspace_checks
+            && !plan.layers.contains_key(&checks.layer)
+        {
+            return Err(Error::Parse {
+                path: path.to_path_buf(),
+                message: format!(
+                    "workspaceChecks names layer `{}`, which it lacks",
+                    checks.layer
+                ),
+            });
+        }
         Ok(plan)
     }
 
@@ -297,8 +355,13 @@ impl PlanFile {
 
     /// The layers a variant's build starts from, the one it stacks on first.
     pub fn layer_stack(&self, variant: &VariantPlan) -> Vec<(&str, &LayerPlan)> {
+        self.stack_of(&variant.layer)
+    }
+
+    /// The layer `name` and those it stacks on, the bottom one first.
+    pub fn stack_of(&self, name: &str) -> Vec<(&str, &LayerPlan)> {
         let mut stack = Vec::new();
-        let mut next = Some(variant.layer.as_str());
+        let mut next = Some(name);
         while let Some(name) = next {
             let Some((name, layer)) = self.layers.get_key_value(name) else {
                 break;
@@ -328,6 +391,23 @@ impl LayerPlan {
     /// Build then check commands, in the order crane runs them.
     pub fn commands(&self) -> impl Iterator<Item = &Vec<String>> {
         self.build_commands.iter().chain(&self.check_commands)
+    }
+}
+
+impl WorkspaceChecks {
+    /// What the checks compile, as verify runs it: clippy over every target, and the tests
+    /// nextest builds (`cargo test --no-run`'s units).
+    pub fn real_build_commands(&self) -> Vec<Vec<String>> {
+        let make = |sub: &str, tail: &[&str]| {
+            let mut args = vec![sub.to_string()];
+            args.extend(self.cargo_args.iter().cloned());
+            args.extend(strings(tail));
+            args
+        };
+        vec![
+            make("clippy", &["--all-targets"]),
+            make("test", &["--no-run"]),
+        ]
     }
 }
 
@@ -585,6 +665,36 @@ mod tests {
         let err = plan.variant("rocm").unwrap_err().to_string();
         assert!(err.contains("unknown variant `rocm`"), "{err}");
         assert!(err.contains("cpu, cuda"), "{err}");
+    }
+
+    #[test]
+    fn the_checks_over_every_member_get_a_stacked_layer_and_real_commands() {
+        let mut plan = two_variants();
+        plan.add_workspace_checks();
+        let stack: Vec<&str> = plan
+            .stack_of(WORKSPACE_LAYER)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(stack, ["common", WORKSPACE_LAYER]);
+        let layer = &plan.layers[WORKSPACE_LAYER];
+        assert_eq!(layer.build_commands[1], strings(&["build", "--locked"]));
+        let checks = plan.workspace_checks.as_ref().unwrap();
+        assert_eq!(
+            checks.real_build_commands(),
+            [
+                strings(&["clippy", "--locked", "--workspace", "--all-targets"]),
+                strings(&["test", "--locked", "--workspace", "--no-run"])
+            ]
+        );
+        let reread = PlanFile::parse(Path::new("p.json"), &plan.render()).unwrap();
+        assert_eq!(reread, plan);
+        let mut broken = plan.clone();
+        broken.layers.remove(WORKSPACE_LAYER);
+        let err = PlanFile::parse(Path::new("p.json"), &broken.render())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("workspaceChecks names layer `workspace`"), "{err}");
     }
 
     #[test]

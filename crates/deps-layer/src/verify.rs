@@ -12,6 +12,7 @@ use crate::build_log::{self, Artifact};
 use crate::cargo::Cargo;
 use crate::error::{Error, Result};
 use crate::generate::{self, Options, Workspace};
+use crate::layer_settings::WORKSPACE_LAYER;
 use crate::plan_file::{COMMON, PlanFile};
 use crate::progress::Step;
 use crate::unit_graph::{Classified, UnitGraph};
@@ -74,7 +75,11 @@ impl VariantReport {
         } else {
             "one layer"
         };
-        let _ = writeln!(out, "variant {} ({how})", self.variant);
+        if self.variant == WORKSPACE_LAYER {
+            let _ = writeln!(out, "checks over every member ({how})");
+        } else {
+            let _ = writeln!(out, "variant {} ({how})", self.variant);
+        }
         for phase in &self.phases {
             let _ = writeln!(
                 out,
@@ -276,14 +281,12 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
     } else {
         None
     };
-    let variants: Vec<String> = if options.variants.is_empty() {
-        plan.variants.keys().cloned().collect()
-    } else {
-        for variant in &options.variants {
-            plan.variant(variant)?;
-        }
-        options.variants.clone()
-    };
+    let mut plan = plan;
+    if workspace.settings.workspace_checks && plan.workspace_checks.is_none() {
+        plan.add_workspace_checks();
+    }
+    let plan = plan;
+    let builds = verified_builds(&plan, &layer_plan, options)?;
     let toolchain = workspace_toolchain(&workspace.root);
     let context_for = |target_dir: &Path| {
         let mut env = options.generate.cargo.env.clone();
@@ -327,17 +330,12 @@ pub fn verify_each(options: &VerifyOptions, mut done: impl FnMut(&VariantReport)
         }
         _ => None,
     };
-    for variant in variants {
-        let target_dir = scratch.path().join(format!("target-{variant}"));
+    for build in builds {
+        let target_dir = scratch.path().join(format!("target-{}", build.name));
         if let Some(common) = &common {
             copy_target_dir(&common.dir, &target_dir)?;
         }
-        let report = verify_variant(
-            &context_for(&target_dir),
-            options,
-            common.as_ref(),
-            &variant,
-        )?;
+        let report = verify_build(&context_for(&target_dir), options, common.as_ref(), &build)?;
         done(&report);
         // Each variant's target dir is a full build; keep the disk use to one at a time.
         let _ = std::fs::remove_dir_all(&target_dir);
@@ -387,15 +385,69 @@ fn workspace_toolchain(root: &Path) -> Option<(String, OsString)> {
     (!sysroot.is_empty()).then(|| ("RUSTUP_TOOLCHAIN".to_string(), OsString::from(sysroot)))
 }
 
-fn verify_variant(
+/// A build verify checks: a variant's, or the checks over every member; `name` is the
+/// variant's or [`WORKSPACE_LAYER`].
+struct VerifiedBuild {
+    name: String,
+    /// The layer, in the layer folder's plan, that the build starts from.
+    layer: String,
+    /// The real build's commands, without `--profile`.
+    commands: Vec<Vec<String>>,
+}
+
+/// The builds `options.variants` names (all when it names none): variants, and the checks over
+/// every member when the plan has them.
+fn verified_builds(
+    plan: &PlanFile,
+    layer_plan: &PlanFile,
+    options: &VerifyOptions,
+) -> Result<Vec<VerifiedBuild>> {
+    let workspace_checks = plan.workspace_checks.as_ref().and_then(|checks| {
+        let layer = layer_plan.workspace_checks.as_ref()?.layer.clone();
+        Some(VerifiedBuild {
+            name: WORKSPACE_LAYER.to_string(),
+            layer,
+            commands: checks.real_build_commands(),
+        })
+    });
+    let variant = |name: &str| -> Result<VerifiedBuild> {
+        Ok(VerifiedBuild {
+            name: name.to_string(),
+            layer: layer_plan.variant(name)?.layer.clone(),
+            commands: plan.variant(name)?.real_build_commands(options.clippy),
+        })
+    };
+    if options.variants.is_empty() {
+        let mut builds = plan
+            .variants
+            .keys()
+            .map(|name| variant(name))
+            .collect::<Result<Vec<_>>>()?;
+        builds.extend(workspace_checks);
+        return Ok(builds);
+    }
+    let mut builds = Vec::new();
+    let mut workspace_checks = workspace_checks;
+    for name in &options.variants {
+        match workspace_checks.take() {
+            Some(checks) if name == WORKSPACE_LAYER => builds.push(checks),
+            other => {
+                workspace_checks = other;
+                builds.push(variant(name)?);
+            }
+        }
+    }
+    Ok(builds)
+}
+
+fn verify_build(
     context: &Context<'_>,
     options: &VerifyOptions,
     common: Option<&Common>,
-    variant: &str,
+    build: &VerifiedBuild,
 ) -> Result<VariantReport> {
     let workspace = context.workspace;
     let plan = context.plan;
-    let planned_variant = plan.variant(variant)?;
     let layer_local = |id: &str| id.starts_with("path+file://");
     let real_local = |id: &str| workspace.local.contains(id);
     let mut layer_runs = Vec::new();
@@ -408,7 +460,7 @@ fn verify_variant(
     // Layered: the layers above the shared common one, each on the one below; otherwise the
     // variant's own layer alone.
     let layer_plan = context.layer_plan;
-    let stack = layer_plan.layer_stack(layer_plan.variant(variant)?);
+    let stack = layer_plan.stack_of(&build.layer);
     let own_layers = match (common, stack.split_first()) {
         (Some(_), Some(((COMMON, _), above))) => above.to_vec(),
         _ => stack.last().copied().into_iter().collect(),
@@ -428,7 +480,7 @@ fn verify_variant(
         context,
         &workspace.root,
         "real build",
-        &planned(plan, planned_variant.real_build_commands(options.clippy)),
+        &planned(plan, build.commands.iter().cloned()),
         &real_local,
         &mut final_runs,
     )?);
@@ -509,7 +561,7 @@ fn verify_variant(
         }
     }
     Ok(VariantReport {
-        variant: variant.to_string(),
+        variant: build.name.clone(),
         layered: options.layered,
         phases,
         layer_units: layer_units.len(),
