@@ -16,6 +16,7 @@ pub mod layer_report;
 pub mod layer_settings;
 pub mod lock;
 pub mod manifest;
+pub mod member_steps;
 pub mod metadata;
 pub mod output;
 pub mod plan_file;

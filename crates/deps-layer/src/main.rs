@@ -41,6 +41,23 @@ enum Command {
     /// Say whether a build on a layer compiled external units again, from cargo's JSON messages
     /// (crane's cargoBuildLog), and write the report; or check a report written before.
     LayerReport(LayerReportArgs),
+    /// Prepare one step of a variant's chain of member steps in the current folder (the flake
+    /// runs it before cargo): stand-in targets for the later members, and the step's own
+    /// member's files marked as modified now, so cargo compiles that member again.
+    MemberStep(MemberStepArgs),
+}
+
+#[derive(Args)]
+struct MemberStepArgs {
+    /// The variant's `memberSteps` from plan.json, as JSON.
+    #[arg(long)]
+    steps: String,
+    /// Which step to prepare, from 0.
+    #[arg(long)]
+    index: usize,
+    /// The workspace copy the step builds in.
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
 }
 
 #[derive(Args)]
@@ -255,6 +272,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::MemberStep(args) => {
+            let steps: Vec<deps_layer::member_steps::MemberStep> =
+                serde_json::from_str(&args.steps).map_err(|err| {
+                    anyhow::anyhow!("--steps is not a plan's memberSteps list: {err}")
+                })?;
+            let staged = deps_layer::member_steps::stage(&args.root, &steps, args.index)?;
+            eprintln!(
+                "member step {} of {}: {} ({} files marked modified, {} stand-in targets for the later members)",
+                args.index + 1,
+                steps.len(),
+                steps[args.index].member,
+                staged.touched,
+                staged.stand_ins.len()
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Generate(common) => {
             let options = common.options();

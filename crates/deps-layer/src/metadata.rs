@@ -34,6 +34,8 @@ pub struct Target {
     pub kind: Vec<String>,
     #[serde(default)]
     pub crate_types: Vec<String>,
+    #[serde(default)]
+    pub src_path: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::layer_settings::WORKSPACE_LAYER;
+use crate::member_steps::MemberStep;
 use crate::variants::Variants;
 
 /// The file's name inside the layer folder.
@@ -100,6 +101,10 @@ pub struct VariantPlan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<String>,
     pub outputs: Outputs,
+    /// The members the build compiles, in the order the flake's chain of member steps compiles
+    /// them; the last step is the package.
+    #[serde(default)]
+    pub member_steps: Vec<MemberStep>,
 }
 
 /// The flake's attribute names for a variant.
@@ -242,6 +247,7 @@ impl PlanFile {
                     main_program,
                     manifest: None,
                     outputs,
+                    member_steps: Vec::new(),
                 },
             );
         }
@@ -285,6 +291,28 @@ impl PlanFile {
                 [flag, package] if flag == "--package" => manifests.get(package).cloned(),
                 _ => None,
             };
+        }
+    }
+
+    /// Records each variant's member steps, from its build's units.
+    pub fn set_member_steps(
+        &mut self,
+        metadata: &crate::metadata::Metadata,
+        units: &BTreeMap<String, crate::layer_contents::VariantUnits>,
+    ) {
+        for (name, variant) in &mut self.variants {
+            let Some(units) = units.get(name) else {
+                continue;
+            };
+            let package = variant.outputs.package.clone();
+            variant.member_steps =
+                crate::member_steps::member_steps(metadata, units, |member, last| {
+                    if last {
+                        package.clone()
+                    } else {
+                        format!("{package}-member-{member}")
+                    }
+                });
         }
     }
 

@@ -1,0 +1,301 @@
+//! Member steps: the workspace members a variant's build compiles, in the order a chain of
+//! derivations compiles them (what many members depend on first), each step on the previous
+//! step's artifacts, so that an edit rebuilds the step of the member it touches and the steps
+//! after it, never one before.
+//!
+//! Every step runs the variant's full cargo command, so features unify as in the real build and
+//! every external unit is the layer's. A step holds the real files of its member and of those
+//! before it; the members after it get stand-in targets ([`stage`]). Nix gives every source
+//! file the same modification time and crane's artifact archives carry that time too, so cargo,
+//! which judges path crates by modification time, would take a member's stand-in build of an
+//! earlier step as fresh: [`stage`] marks the step's own member's files as modified now, so
+//! cargo compiles exactly that member again, and the members after it that depend on it. The
+//! stand-ins carry the source's time, so one compiled before stays fresh unless what it depends
+//! on changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::layer_contents::VariantUnits;
+use crate::metadata::Metadata;
+
+/// One step of a variant's chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberStep {
+    /// The member's package name.
+    pub member: String,
+    /// The flake attribute of the step's derivation (the last step's is the variant's package).
+    pub output: String,
+    /// The files the step owns, relative to the workspace root: the member's folder, or for a
+    /// member at the root its targets' folders and files. Files no step owns belong to the first.
+    pub paths: Vec<String>,
+    /// The member's targets, for the stand-ins the earlier steps compile in its place.
+    pub targets: Vec<StepTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StepTarget {
+    /// cargo's first target kind (`lib`, `bin`, `proc-macro`, `custom-build`, `test`, ...).
+    pub kind: String,
+    /// The target's source file, relative to the workspace root.
+    pub path: String,
+}
+
+impl StepTarget {
+    /// What a stand-in source holds: nothing for a library, an empty `main` for the rest.
+    fn stand_in(&self) -> &'static str {
+        match self.kind.as_str() {
+            "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro" => "",
+            _ => "fn main() {}\n",
+        }
+    }
+}
+
+/// The members the variant's build compiles (path packages under the root), ordered so that
+/// each comes after every member it depends on; among those ready, the one more members depend
+/// on (directly or not) first, then by name.
+pub fn member_steps(
+    metadata: &Metadata,
+    units: &VariantUnits,
+    output_of: impl Fn(&str, bool) -> String,
+) -> Vec<MemberStep> {
+    let root = &metadata.workspace_root;
+    let members: BTreeMap<&str, &crate::metadata::Package> = metadata
+        .packages
+        .iter()
+        .filter(|package| package.source.is_none() && package.manifest_path.starts_with(root))
+        .map(|package| (package.id.as_str(), package))
+        .collect();
+    let id_of: BTreeMap<usize, &str> = units
+        .build
+        .iter()
+        .map(|classified| (classified.index, classified.unit.pkg_id.as_str()))
+        .collect();
+    let mut depends_on: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for classified in &units.build {
+        let id = classified.unit.pkg_id.as_str();
+        if !members.contains_key(id) {
+            continue;
+        }
+        let deps = depends_on.entry(id).or_default();
+        for dep in &classified.unit.dependencies {
+            if let Some(dep_id) = id_of.get(&dep.index)
+                && *dep_id != id
+                && members.contains_key(dep_id)
+            {
+                deps.insert(dep_id);
+            }
+        }
+    }
+    let dependents = transitive_dependents(&depends_on);
+    let mut order: Vec<&str> = Vec::new();
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    while order.len() < depends_on.len() {
+        let ready = depends_on
+            .iter()
+            .filter(|(id, deps)| !done.contains(*id) && deps.iter().all(|dep| done.contains(dep)))
+            .map(|(id, _)| *id)
+            .max_by_key(|id| {
+                (
+                    dependents.get(id).copied().unwrap_or(0),
+                    std::cmp::Reverse(members[id].name.as_str()),
+                )
+            });
+        // Path crates cannot form a cycle of normal dependencies: cargo refuses one.
+        let Some(next) = ready else { break };
+        done.insert(next);
+        order.push(next);
+    }
+    let last = order.len().saturating_sub(1);
+    order
+        .iter()
+        .enumerate()
+        .map(|(position, id)| {
+            let package = members[id];
+            MemberStep {
+                member: package.name.clone(),
+                output: output_of(&package.name, position == last),
+                paths: owned_paths(root, package),
+                targets: targets(root, package),
+            }
+        })
+        .collect()
+}
+
+/// For each member, how many members depend on it, directly or through others.
+fn transitive_dependents<'a>(
+    depends_on: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+) -> BTreeMap<&'a str, usize> {
+    let mut counts = BTreeMap::new();
+    for member in depends_on.keys() {
+        let mut reached: BTreeSet<&str> = BTreeSet::new();
+        let mut next = vec![*member];
+        while let Some(current) = next.pop() {
+            for dep in depends_on.get(current).into_iter().flatten() {
+                if reached.insert(dep) {
+                    next.push(dep);
+                }
+            }
+        }
+        for dep in reached {
+            *counts.entry(dep).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn relative(root: &Path, path: &Path) -> Option<String> {
+    let relative = path.strip_prefix(root).ok()?;
+    let text = relative.to_string_lossy().into_owned();
+    Some(if text.is_empty() { ".".into() } else { text })
+}
+
+/// A member's folder; for the member at the root, which holds the whole workspace, only its
+/// targets' folders (`src`) or files (`build.rs`) and the folders cargo finds targets in.
+fn owned_paths(root: &Path, package: &crate::metadata::Package) -> Vec<String> {
+    let dir = package.manifest_path.parent().unwrap_or(root);
+    if dir != root {
+        return relative(root, dir).into_iter().collect();
+    }
+    let mut paths = BTreeSet::new();
+    for target in &package.targets {
+        let Ok(relative) = target.src_path.strip_prefix(root) else {
+            continue;
+        };
+        match relative.components().next() {
+            Some(Component::Normal(first)) => {
+                paths.insert(first.to_string_lossy().into_owned());
+            }
+            _ => continue,
+        }
+    }
+    paths.into_iter().collect()
+}
+
+fn targets(root: &Path, package: &crate::metadata::Package) -> Vec<StepTarget> {
+    let mut targets: Vec<StepTarget> = package
+        .targets
+        .iter()
+        .filter_map(|target| {
+            Some(StepTarget {
+                kind: target.kind.first()?.clone(),
+                path: relative(root, &target.src_path)?,
+            })
+        })
+        .collect();
+    targets.sort();
+    targets
+}
+
+/// Prepares a step in a copy of the workspace at `root` holding the real files of the steps up
+/// to `index`: stand-in targets for the members after it, and the step's own files marked as
+/// modified now. Refuses to write a stand-in over a file that exists (the step's source would
+/// then hold a later member's files, which an edit of that member must not reach).
+pub fn stage(root: &Path, steps: &[MemberStep], index: usize) -> Result<StagedStep> {
+    let Some(own) = steps.get(index) else {
+        return Err(Error::Output {
+            command: "deps-layer member-step".into(),
+            message: format!("no step {index}: the chain has {} steps", steps.len()),
+        });
+    };
+    let mut stand_ins = Vec::new();
+    for step in &steps[index + 1..] {
+        for target in &step.targets {
+            let path = root.join(&target.path);
+            if path.exists() {
+                return Err(Error::Refused {
+                    path,
+                    reason: format!(
+                        "it belongs to `{}`, a later step than `{}`, so the step's source must \
+                         not hold it",
+                        step.member, own.member
+                    ),
+                });
+            }
+            stand_ins.push((path, target.stand_in()));
+        }
+    }
+    for (path, content) in &stand_ins {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| Error::Write {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        std::fs::write(path, content).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+        // A stand-in never changes, so it carries the source's time: the stand-in an earlier
+        // step compiled stays fresh unless what it depends on changed.
+        set_modified(path, std::time::UNIX_EPOCH + std::time::Duration::from_secs(1))?;
+    }
+    let now = std::time::SystemTime::now();
+    let mut touched = 0;
+    for owned in &own.paths {
+        touched += mark_modified(&root.join(owned), now)?;
+    }
+    Ok(StagedStep {
+        stand_ins: stand_ins.into_iter().map(|(path, _)| path).collect(),
+        touched,
+    })
+}
+
+#[derive(Debug)]
+pub struct StagedStep {
+    pub stand_ins: Vec<PathBuf>,
+    /// Files of the step's own member marked as modified now.
+    pub touched: usize,
+}
+
+/// Sets the modification time of every file under `path` (or of `path`) to `time`.
+fn mark_modified(path: &Path, time: std::time::SystemTime) -> Result<usize> {
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(Error::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    if metadata.is_dir() {
+        let entries = std::fs::read_dir(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut count = 0;
+        for entry in entries {
+            let entry = entry.map_err(|source| Error::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            count += mark_modified(&entry.path(), time)?;
+        }
+        return Ok(count);
+    }
+    if !metadata.is_file() {
+        return Ok(0);
+    }
+    set_modified(path, time)?;
+    Ok(1)
+}
+
+fn set_modified(path: &Path, time: std::time::SystemTime) -> Result<()> {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    file.set_modified(time).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}

@@ -1,0 +1,344 @@
+//! The chain of member steps, run the way the flake runs it, with real cargo: every step in the
+//! same source folder holding the real files of its member and those before it (the rest of the
+//! members as manifests only), every source file at Nix's modification time (1 s after the
+//! epoch), the target folder carried from the step before with crane's archive time (the same),
+//! and `member_steps::stage` before cargo. For each step the list of members cargo compiled is
+//! the expected one (crane's `compilesFresh` idea), no external unit is compiled, an edit reaches
+//! the steps from its member's on and none before, and the binary reflects every edit.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::Fixture;
+use deps_layer::member_steps::{MemberStep, stage};
+use deps_layer::plan_file::PlanFile;
+
+/// Sets every file and folder under `dir` to Nix's (and crane's archives') modification time.
+fn nix_time(dir: &Path) {
+    let status = Command::new("find")
+        .arg(dir)
+        .args(["-exec", "touch", "-h", "-d", "@1", "{}", "+"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Copies a folder keeping modification times, as crane's artifacts are carried.
+fn copy_all(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The step that owns a relative path: the one with the longest path that is it or holds it.
+fn owner(steps: &[MemberStep], relative: &str) -> Option<usize> {
+    steps
+        .iter()
+        .enumerate()
+        .flat_map(|(index, step)| step.paths.iter().map(move |path| (index, path)))
+        .filter(|(_, path)| relative == path.as_str() || relative.starts_with(&format!("{path}/")))
+        .max_by_key(|(_, path)| path.len())
+        .map(|(index, _)| index)
+}
+
+/// The files of step `index`, relative to the root: what no step owns, what the steps up to it
+/// own, and the manifests of the later members.
+fn step_files(root: &Path, steps: &[MemberStep], index: usize) -> BTreeSet<String> {
+    let manifests: BTreeSet<String> = steps
+        .iter()
+        .flat_map(|step| step.paths.iter().map(|path| format!("{path}/Cargo.toml")))
+        .collect();
+    let mut files = BTreeSet::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if relative == "target" || relative == "nix" {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else if owner(steps, &relative).is_none_or(|owner| owner <= index)
+                || manifests.contains(&relative)
+            {
+                files.insert(relative);
+            }
+        }
+    }
+    files
+}
+
+/// Content of a step's files, to tell whether an edit reached the step's inputs.
+fn step_input(root: &Path, steps: &[MemberStep], index: usize) -> Vec<(String, String)> {
+    step_files(root, steps, index)
+        .into_iter()
+        .map(|relative| {
+            let content = std::fs::read_to_string(root.join(&relative)).unwrap();
+            (relative, content)
+        })
+        .collect()
+}
+
+struct Chain {
+    fixture: Fixture,
+    steps: Vec<MemberStep>,
+    cargo_args: Vec<String>,
+    /// The folder every step builds in (one path, as /build/source in every derivation).
+    source: PathBuf,
+    /// The layer's artifacts, and each step's, by index.
+    layer: PathBuf,
+    artifacts: Vec<PathBuf>,
+    _scratch: tempfile::TempDir,
+}
+
+/// What cargo did in one step.
+#[derive(Debug)]
+struct StepRun {
+    members_compiled: BTreeSet<String>,
+    external_compiled: Vec<String>,
+}
+
+impl Chain {
+    fn new() -> Chain {
+        let fixture = Fixture::new("diamond");
+        let layer = fixture.generate();
+        let plan = PlanFile::parse(Path::new("plan.json"), &layer.files["plan.json"]).unwrap();
+        let variant = plan.variant("cpu").unwrap();
+        let steps = variant.member_steps.clone();
+        let scratch = tempfile::tempdir().unwrap();
+        let layer_dir = scratch.path().join("layer");
+        deps_layer::generate::write_layer(&layer, &layer_dir).unwrap();
+        let chain = Chain {
+            steps,
+            cargo_args: plan.with_profile(&variant.real_build_commands(false)[0]),
+            source: scratch.path().join("source"),
+            layer: scratch.path().join("target-layer"),
+            artifacts: Vec::new(),
+            fixture,
+            _scratch: scratch,
+        };
+        // The common layer, as crane builds it, then archived.
+        let common = &plan.layers["common"];
+        for args in common.commands() {
+            let args = plan.with_profile(args);
+            chain.cargo(&layer_dir.join(&common.dir), &chain.layer, &args);
+        }
+        nix_time(&chain.layer);
+        chain
+    }
+
+    fn cargo(&self, dir: &Path, target: &Path, args: &[String]) -> std::process::Output {
+        let output = Command::new(env!("CARGO"))
+            .args(args)
+            .arg("--message-format=json")
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", target)
+            .env("CARGO_BUILD_INCREMENTAL", "false")
+            .env("CARGO_NET_OFFLINE", "true")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "cargo {args:?} in {}:\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// Step `index` on the artifacts of the step before (the layer's for the first).
+    fn run(&mut self, index: usize, marked: bool) -> StepRun {
+        let _ = std::fs::remove_dir_all(&self.source);
+        for relative in step_files(&self.fixture.root, &self.steps, index) {
+            let to = self.source.join(&relative);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(self.fixture.root.join(&relative), &to).unwrap();
+        }
+        nix_time(&self.source);
+        stage(&self.source, &self.steps, index).unwrap();
+        if !marked {
+            nix_time(&self.source);
+        }
+        let previous = if index == 0 {
+            self.layer.clone()
+        } else {
+            self.artifacts[index - 1].clone()
+        };
+        let target = self
+            ._scratch
+            .path()
+            .join(format!("target-{index}-{}", marked));
+        copy_all(&previous, &target);
+        let output = self.cargo(&self.source, &target, &self.cargo_args);
+        nix_time(&target);
+        if marked {
+            self.artifacts.truncate(index);
+            self.artifacts.push(target);
+        }
+        let mut run = StepRun {
+            members_compiled: BTreeSet::new(),
+            external_compiled: Vec::new(),
+        };
+        for artifact in deps_layer::build_log::artifacts(&output.stdout) {
+            if artifact.fresh {
+                continue;
+            }
+            if artifact.package_id.starts_with("path+") {
+                let name = artifact
+                    .package_id
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .split('#')
+                    .next()
+                    .unwrap()
+                    .to_string();
+                run.members_compiled.insert(name);
+            } else {
+                run.external_compiled.push(artifact.describe());
+            }
+        }
+        run
+    }
+
+    /// Runs the steps from `from` on and returns the members each compiled.
+    fn run_from(&mut self, from: usize) -> Vec<BTreeSet<String>> {
+        (from..self.steps.len())
+            .map(|index| {
+                let run = self.run(index, true);
+                assert!(
+                    run.external_compiled.is_empty(),
+                    "step {index} compiled external units: {:?}",
+                    run.external_compiled
+                );
+                run.members_compiled
+            })
+            .collect()
+    }
+
+    fn binary_output(&self) -> String {
+        let binary = self.artifacts.last().unwrap().join("release/top");
+        let output = Command::new(binary).output().unwrap();
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    }
+
+    fn inputs(&self) -> Vec<Vec<(String, String)>> {
+        (0..self.steps.len())
+            .map(|index| step_input(&self.fixture.root, &self.steps, index))
+            .collect()
+    }
+
+    /// Edits a file and says which steps' inputs changed.
+    fn edit(&self, relative: &str, from: &str, to: &str) -> Vec<bool> {
+        let before = self.inputs();
+        self.fixture.edit(relative, from, to);
+        let after = self.inputs();
+        before.iter().zip(&after).map(|(b, a)| b != a).collect()
+    }
+}
+
+fn names(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|item| item.to_string()).collect()
+}
+
+#[test]
+fn each_step_compiles_its_member_and_an_edit_rebuilds_from_its_step_on() {
+    let mut chain = Chain::new();
+    let order: Vec<&str> = chain.steps.iter().map(|s| s.member.as_str()).collect();
+    assert_eq!(order, ["base", "left", "right", "top"]);
+    assert_eq!(chain.steps[3].output, "cpu");
+    assert_eq!(chain.steps[0].output, "cpu-member-base");
+
+    // Cold: the first step compiles base and stand-ins for the rest; each later step its own
+    // member and the later members depending on it.
+    let cold = chain.run_from(0);
+    assert_eq!(
+        cold,
+        [
+            names(&["base", "left", "right", "top"]),
+            names(&["left", "top"]),
+            names(&["right", "top"]),
+            names(&["top"]),
+        ]
+    );
+    assert_eq!(
+        chain.binary_output(),
+        "top-1 left-1(base-1:seed:7) right-1(base-1:seed:7)"
+    );
+
+    // Without its files marked modified a step takes its member's stand-in from the step
+    // before as fresh: the hazard `stage` removes.
+    let unmarked = chain.run(1, false);
+    assert!(
+        !unmarked.members_compiled.contains("left"),
+        "{unmarked:?}"
+    );
+
+    // A leaf edit: only the last step's inputs change; it compiles only top.
+    let changed = chain.edit("crates/top/src/main.rs", "top-1", "top-2");
+    assert_eq!(changed, [false, false, false, true]);
+    assert_eq!(chain.run_from(3), [names(&["top"])]);
+    assert_eq!(
+        chain.binary_output(),
+        "top-2 left-1(base-1:seed:7) right-1(base-1:seed:7)"
+    );
+
+    // A middle edit: left's step and those after it.
+    let changed = chain.edit("crates/left/src/lib.rs", "left-1", "left-2");
+    assert_eq!(changed, [false, true, true, true]);
+    assert_eq!(
+        chain.run_from(1),
+        [names(&["left", "top"]), names(&["right", "top"]), names(&["top"])]
+    );
+    assert_eq!(
+        chain.binary_output(),
+        "top-2 left-2(base-1:seed:7) right-1(base-1:seed:7)"
+    );
+
+    // The most depended-on member: every step.
+    let changed = chain.edit("crates/base/src/lib.rs", "base-1", "base-2");
+    assert_eq!(changed, [true, true, true, true]);
+    assert_eq!(
+        chain.run_from(0),
+        [
+            names(&["base", "left", "right", "top"]),
+            names(&["left", "top"]),
+            names(&["right", "top"]),
+            names(&["top"]),
+        ]
+    );
+    assert_eq!(
+        chain.binary_output(),
+        "top-2 left-2(base-2:seed:7) right-1(base-2:seed:7)"
+    );
+
+    // A file no member folder holds belongs to the first step: the whole chain.
+    let changed = chain.edit("assets/word.txt", "seed", "grown");
+    assert_eq!(changed, [true, true, true, true]);
+    chain.run_from(0);
+    assert_eq!(
+        chain.binary_output(),
+        "top-2 left-2(base-2:grown:7) right-1(base-2:grown:7)"
+    );
+}
+
+#[test]
+fn staging_refuses_a_later_member_s_file_in_the_step() {
+    let fixture = Fixture::new("diamond");
+    let layer = fixture.generate();
+    let plan = PlanFile::parse(Path::new("plan.json"), &layer.files["plan.json"]).unwrap();
+    let steps = &plan.variant("cpu").unwrap().member_steps;
+    // The whole workspace is no step's source: top's main.rs is there in base's step.
+    let err = stage(&fixture.root, steps, 0).unwrap_err().to_string();
+    assert!(err.contains("crates/") && err.contains("later step"), "{err}");
+    assert!(err.contains("`base`"), "{err}");
+}
