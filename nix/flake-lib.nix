@@ -18,6 +18,9 @@
     # what a package build that compiled an external unit its layer should hold does: "warn"
     # (says so; the variant's layer check fails), "error" (fails) or "off" (no report, no check)
     layerMiss ? "warn",
+    # build each variant's package as a chain of member steps (plan.json's memberSteps), so an
+    # edit recompiles only its member's step and those after it; false: one derivation
+    memberLayers ? true,
     # the packages' source: "workspace" (every file but target/ and layerDir) or "cargo" (Cargo's
     # files, the extensions in nix/lib and extraSourceFiles: a docs edit rebuilds nothing)
     source ? "workspace",
@@ -102,7 +105,7 @@
 
     records = nixLib.variantRecords {
       inherit (workspace) layerDir root;
-      inherit layerMiss;
+      inherit layerMiss memberLayers;
       nixVariants = variants;
       inherit defaults;
     };

@@ -47,7 +47,8 @@ in {
     // lib.mapAttrs' (name: layer: lib.nameValuePair records.layers.${name}.output layer) layers
     // byName (r: r.outputs.package) (v: v.package) every
     // lib.mapAttrs' (_: record: lib.nameValuePair record.outputs.variantLayer layers.${record.layer}) onSystem
-    // byName (r: r.outputs.image) (v: v.image) (name: _: records.hasImage system name);
+    // byName (r: r.outputs.image) (v: v.image) (name: _: records.hasImage system name)
+    // lib.concatMapAttrs (_: v: v.memberSteps) built;
 
   inherit checks;
 

@@ -17,6 +17,9 @@
   sourceLeftOutAttr,
   # { tool; postInstall; }: how the build reports whether it hit its layer, or null for no report
   layerReport,
+  # { tool; command; }: the last member step's staging (nix/member-steps.nix) when the package
+  # is the end of a chain, or null
+  memberStage ? null,
 }:
 craneLib.buildPackage (variantArgs
   // {
@@ -27,9 +30,15 @@ craneLib.buildPackage (variantArgs
     nativeBuildInputs =
       (variantArgs.nativeBuildInputs or [])
       ++ lib.optional driverRunpath autoAddDriverRunpath
-      ++ lib.optional (layerReport != null) layerReport.tool;
+      ++ lib.optional (layerReport != null || memberStage != null) (
+        if layerReport != null
+        then layerReport.tool
+        else memberStage.tool
+      );
     meta = lib.optionalAttrs (mainProgram != null) {inherit mainProgram;};
   }
+  # On a chain, cargo would take the member's stand-in from the step before as fresh.
+  // lib.optionalAttrs (memberStage != null) {preBuild = memberStage.command;}
   # Every external unit cargo compiled here is one the layer should have held: crane's
   # cargoBuildLog (cargo's JSON messages) says which, in one line and in
   # $out/nix-support/layer-report.json, which the variant's layer check reads.

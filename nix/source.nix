@@ -43,6 +43,8 @@ in
     inherit root;
     fileset = kept;
   }
+  # what the member steps narrow (nix/member-steps.nix)
+  // {fileset = kept;}
   // lib.optionalAttrs (source == "cargo") {
     # The workspace's files the source leaves out, relative to the root (the layer folder's,
     # target's and .git's aside, which a `path:` flake holds): what to look through when a build

@@ -40,8 +40,30 @@
   vulkanDrivers = map (path: lib.getAttrFromPath path variantPkgs) record.vulkanDrivers;
 
   layerOutput = records.layers.${record.layer}.output;
+  # The package's chain of member steps (nix/member-steps.nix), or null: one derivation.
+  chain =
+    if record.memberSteps == []
+    then null
+    else
+      import ./member-steps.nix {
+        inherit lib craneLib src layer record reportCommand;
+        inherit (build) tool root;
+        args = commonArgs;
+      };
   package = pkgs.callPackage ./package.nix {
-    inherit craneLib src layer;
+    inherit craneLib src;
+    layer =
+      if chain == null
+      then layer
+      else chain.last;
+    # the last step's staging: its own member's files marked modified
+    memberStage =
+      if chain == null
+      then null
+      else {
+        inherit (build) tool;
+        command = chain.packageStage;
+      };
     variantArgs = commonArgs;
     inherit (record) driverRunpath mainProgram;
     # crane's buildPackage keeps cargo's messages in $cargoBuildLog; the report stays beside
@@ -73,6 +95,11 @@
   };
 in {
   inherit package;
+  # the member steps before the package, by output name
+  memberSteps =
+    if chain == null
+    then {}
+    else chain.byOutput;
 
   # Only for a variant with one program, on Linux (the record set's `hasImage`).
   image = pkgs.callPackage ./oci-image.nix {

@@ -57,7 +57,7 @@
         package = workspace.toolPackage;
       };
 in {
-  inherit craneLib vendorSetOf craneArgs src toolchain relativeToRoot tool;
+  inherit craneLib vendorSetOf craneArgs src root toolchain relativeToRoot tool;
   # The checks that read the layer and the deny configuration.
   srcWithNix = pkgs.callPackage ./source.nix (sourceArgs
     // {

@@ -10,6 +10,7 @@ in {
   licences = import ./licences.nix;
   workspace = import ./workspace.nix;
   vendor = import ./vendor.nix;
+  memberStepFiles = import ./member-step-files.nix;
   inherit platforms;
   inherit (platforms) isLinux;
 

@@ -87,7 +87,26 @@ let
         else fail "${where}.manifest must be a path relative to the workspace root, or absent";
       layer = v.layer;
       cargoExtraArgs = cranePhase "${where}.cargoExtraArgs" (v.cargoExtraArgs or null);
+      # absent in a plan older than member steps: the package is one derivation
+      memberSteps = readMemberSteps where v.outputs.package (v.memberSteps or []);
     };
+
+  # The chain of member steps: each names its member, output, owned paths and targets; the last
+  # one's output is the package's.
+  readMemberSteps = where: package: steps: let
+    isStep = s:
+      isAttrs s
+      && isString (s.member or null)
+      && isString (s.output or null)
+      && isStringList (s.paths or null)
+      && isList (s.targets or null)
+      && all (t: isString (t.kind or null) && isString (t.path or null)) s.targets;
+  in
+    if !(isList steps) || !(all isStep steps)
+    then fail "${where}.memberSteps must be a list of { member, output, paths, targets }"
+    else if steps != [] && (builtins.elemAt steps (builtins.length steps - 1)).output != package
+    then fail "${where}.memberSteps: the last step's output must be the package's, ${builtins.toJSON package}"
+    else steps;
   # The opt-in checks over every member: on a layer of their own, never the common one (which
   # covers only what the variants build).
   readWorkspaceChecks = layers: w: let

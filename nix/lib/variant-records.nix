@@ -10,6 +10,8 @@
 #   root:        the workspace root, for the selected package's version; null: no version
 #   layerMiss:   what a package build that compiled an external unit again does: "warn" (it
 #                says so; the variant's layer check fails), "error" (the build fails) or "off"
+#   memberLayers: whether a package is built as its chain of member steps (plan.json's
+#                memberSteps) when it has two or more
 #   planData:    the parsed plan.json; read from layerDir unless given (tests pass fixtures)
 {
   layerDir,
@@ -17,6 +19,7 @@
   defaults ? {},
   root ? null,
   layerMiss ? "warn",
+  memberLayers ? true,
   planData ?
     if builtins.pathExists (layerDir + "/plan.json")
     then builtins.fromJSON (builtins.readFile (layerDir + "/plan.json"))
@@ -143,6 +146,11 @@
     else {
       inherit name;
       inherit (v) features layer cargoArgs cargoExtraArgs pname mainProgram outputs manifest;
+      # The chain the package is built as: the plan's member steps, when on and two or more.
+      memberSteps =
+        if memberLayers && builtins.length v.memberSteps >= 2
+        then v.memberSteps
+        else [];
       inherit (m) accelerator systems vulkanDrivers;
       layerStack = stackOf v.layer;
       version = versionOf v.manifest;
@@ -246,6 +254,12 @@
       then []
       else ["layer"]
     );
+  # Every member step but each chain's last, which is the package itself.
+  allButLast = list:
+    if list == []
+    then []
+    else builtins.genList (builtins.elemAt list) (builtins.length list - 1);
+  memberStepOutputs = on: concatMap (n: map (step: step.output) (allButLast records.${n}.memberSteps)) on;
   # A check name given twice would lose one of the checks.
   checkNames = on: let
     all = workspaceChecks ++ concatMap (n: map (kind: records.${n}.outputs.checks.${kind}) variantChecks) on;
@@ -279,7 +293,8 @@ in {
       ++ layerOutputs
       ++ filter (n: n != "default") (out "package")
       ++ filter (n: !(elem n layerOutputs)) (out "variantLayer")
-      ++ map (n: records.${n}.outputs.image) (filter (hasImage system) on);
+      ++ map (n: records.${n}.outputs.image) (filter (hasImage system) on)
+      ++ memberStepOutputs on;
     devShells = ["default"] ++ filter (n: n != "default") (out "shell");
     checks = checkNames on;
   };
