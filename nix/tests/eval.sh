@@ -148,6 +148,33 @@ snapshot "$a" a
 expect_layers_unchanged a
 [[ "$(get base cpu)" != "$(get a cpu)" ]] || fail "(a) the cpu package did not change after a source edit"
 
+say "== (m) member steps: an edit reaches its member's step and those after it, none before"
+# The variant with the longest chain; its first member (what most depend on) and last (the
+# package's member); each edit a comment in one of the member's target files.
+m_variant=$(plan_of "$base" '.variants | to_entries | max_by(.value.memberSteps | length) | .key')
+m_steps=$(plan_of "$base" ".variants[\"$m_variant\"].memberSteps | length")
+if ((m_steps < 2)); then
+  say "    no variant has two member steps: nothing to check"
+else
+  m_outputs() { plan_of "$base" ".variants[\"$m_variant\"].memberSteps[].output"; }
+  for m_at in 0 $((m_steps - 1)); do
+    m_file=$(plan_of "$base" ".variants[\"$m_variant\"].memberSteps[$m_at].targets[0].path")
+    m=$(copy "m$m_at")
+    printf '\n// an edit of one member\n' >>"$m/$m_file"
+    snapshot "$m" "m$m_at"
+    index=0
+    for output in $(m_outputs); do
+      if ((index < m_at)); then
+        [[ "$(get base "$output")" == "$(get "m$m_at" "$output")" ]] || fail "(m) an edit of $m_file changed the earlier step $output"
+      else
+        [[ "$(get base "$output")" != "$(get "m$m_at" "$output")" ]] || fail "(m) an edit of $m_file left the step $output as it was"
+      fi
+      index=$((index + 1))
+    done
+    say "    $m_variant: an edit of $m_file changes steps $m_at to $((m_steps - 1)) of 0 to $((m_steps - 1))"
+  done
+fi
+
 say "== (i) a README edit, with this flake's source = \"cargo\" and with the default source"
 grep -q '^ *source = "cargo";$' "$base/flake.nix" || fail "(i) flake.nix does not set source = \"cargo\""
 packages_of() { plan_of "$base" '["default"] + [.variants[].outputs.package] | unique[]'; }
@@ -376,10 +403,20 @@ for v in $(plan_of "$base" '.variants | keys[]'); do
   [[ "$(get base "$v")" != absent ]] || continue
   layer=$(plan_of "$base" ".variants[\"$v\"].layer")
   layer_out=$(layer_out_of "$layer")
-  for consumer in "$(name_of "$base" "$v" package)" "check:$(name_of "$base" "$v" checks.clippy)" "check:$(name_of "$base" "$v" checks.nextest)"; do
+  for consumer in "check:$(name_of "$base" "$v" checks.clippy)" "check:$(name_of "$base" "$v" checks.nextest)"; do
     arts=$(env_of "$(get base "$consumer")" cargoArtifacts)
     say "  $consumer cargoArtifacts = $arts"
     [[ "$arts" == "$layer_out" ]] || fail "$consumer does not take the layer $layer ($layer_out)"
+  done
+  # The package is the end of its chain of member steps (when it has two or more), each step on
+  # the one before and the first on the layer.
+  previous=$layer_out
+  for output in $(plan_of "$base" ".variants[\"$v\"] | if (.memberSteps | length) > 1 then .memberSteps[].output else .outputs.package end"); do
+    [[ "$(get base "$output")" != absent ]] || fail "$v: no output $output"
+    arts=$(env_of "$(get base "$output")" cargoArtifacts)
+    say "  $output cargoArtifacts = $arts"
+    [[ "$arts" == "$previous" ]] || fail "$output does not take $previous"
+    previous=$(out_of "$(get base "$output")")
   done
   [[ "$(get base "$(name_of "$base" "$v" variantLayer)")" == "$(get base "$(name_of "$base" "$v" layer)")" ]] ||
     fail "$(name_of "$base" "$v" variantLayer) is not the layer the plan names for $v"

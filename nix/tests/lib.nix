@@ -147,6 +147,29 @@ let
     };
   wideOf = change: planOf (builtins.fromJSON (toJSON (withWorkspaceChecks change))) {};
 
+  # The fixture's cuda variant as a chain of three member steps (the last is the package).
+  stepOf = member: output: paths: {
+    inherit member output paths;
+    targets = [
+      {
+        kind = "lib";
+        path = "${builtins.head paths}/src/lib.rs";
+      }
+    ];
+  };
+  cudaSteps = [
+    (stepOf "core" "cuda-member-core" ["crates/core"])
+    (stepOf "gpu" "cuda-member-gpu" ["crates/gpu"])
+    (stepOf "server" "cuda" ["src" "build.rs"])
+  ];
+  chainOf = steps: extra:
+    lib.variantRecords ({
+        layerDir = /fixture/deps;
+        inherit nixVariants;
+        planData = builtins.fromJSON (toJSON (fixture // withVariant "cuda" (fixture.variants.cuda // {memberSteps = steps;})));
+      }
+      // extra);
+
   # The repository's own plan.json must read and keep cpu feature-less.
   repoPlan = lib.variantRecords {
     layerDir = ../deps;
@@ -1253,6 +1276,58 @@ let
         {}
       ];
       expected = [true true true true true true false];
+    }
+    {
+      name = "a chain's steps before the package are outputs; off, or one step, no chain";
+      actual = {
+        on = map (step: step.member) (chainOf cudaSteps {}).variants.cuda.memberSteps;
+        packages = builtins.filter (n: builtins.match ".*-member-.*" n != null) ((chainOf cudaSteps {}).outputs "x86_64-linux").packages;
+        off = (chainOf cudaSteps {memberLayers = false;}).variants.cuda.memberSteps;
+        one = (chainOf [(stepOf "server" "cuda" ["src"])] {}).variants.cuda.memberSteps;
+        absent = plan.variants.cuda.memberSteps;
+      };
+      expected = {
+        on = ["core" "gpu" "server"];
+        packages = ["cuda-member-core" "cuda-member-gpu"];
+        off = [];
+        one = [];
+        absent = [];
+      };
+    }
+    {
+      name = "member steps are refused malformed or not ending at the package";
+      actual = map (steps: throws (chainOf steps {}).variants.cuda.memberSteps) [
+        [(stepOf "core" "cuda-member-core" ["crates/core"]) (stepOf "server" "server" ["src"])]
+        [{member = "core";}]
+        "core"
+        cudaSteps
+      ];
+      expected = [true true true false];
+    }
+    {
+      name = "a step's source drops what later steps own, keeps their manifests and earlier paths inside them";
+      actual = {
+        first = lib.memberStepFiles.stepPaths cudaSteps 0;
+        last = lib.memberStepFiles.stepPaths cudaSteps 2;
+        nested = lib.memberStepFiles.stepPaths [{paths = ["crates/a/inner"];} {paths = ["crates/a"];} {paths = ["crates/ab"];}] 0;
+      };
+      expected = {
+        first = {
+          excluded = ["crates/gpu" "src" "build.rs"];
+          retained = [];
+          manifests = ["crates/gpu/Cargo.toml" "src/Cargo.toml" "build.rs/Cargo.toml"];
+        };
+        last = {
+          excluded = [];
+          retained = [];
+          manifests = [];
+        };
+        nested = {
+          excluded = ["crates/a" "crates/ab"];
+          retained = ["crates/a/inner"];
+          manifests = ["crates/a/Cargo.toml" "crates/ab/Cargo.toml"];
+        };
+      };
     }
     {
       name = "rocm has no layer on aarch64-linux, where it is not built";

@@ -154,26 +154,37 @@ fn relative(root: &Path, path: &Path) -> Option<String> {
     Some(if text.is_empty() { ".".into() } else { text })
 }
 
-/// A member's folder; for the member at the root, which holds the whole workspace, only its
-/// targets' folders (`src`) or files (`build.rs`) and the folders cargo finds targets in.
+/// A member's folder; for the member at the root, which holds the whole workspace, only the
+/// folders of its targets' source files (`src`, `crates/core`), or the file itself when it lies
+/// at the root (`build.rs`).
 fn owned_paths(root: &Path, package: &crate::metadata::Package) -> Vec<String> {
     let dir = package.manifest_path.parent().unwrap_or(root);
     if dir != root {
         return relative(root, dir).into_iter().collect();
     }
-    let mut paths = BTreeSet::new();
-    for target in &package.targets {
-        let Ok(relative) = target.src_path.strip_prefix(root) else {
-            continue;
-        };
-        match relative.components().next() {
-            Some(Component::Normal(first)) => {
-                paths.insert(first.to_string_lossy().into_owned());
+    let candidates: BTreeSet<PathBuf> = package
+        .targets
+        .iter()
+        .filter_map(|target| {
+            let relative = target.src_path.strip_prefix(root).ok()?;
+            let parent = relative.parent()?;
+            if parent.as_os_str().is_empty() {
+                Some(relative.to_path_buf())
+            } else {
+                Some(parent.to_path_buf())
             }
-            _ => continue,
-        }
-    }
-    paths.into_iter().collect()
+        })
+        .filter(|path| path.components().all(|c| matches!(c, Component::Normal(_))))
+        .collect();
+    candidates
+        .iter()
+        .filter(|path| {
+            !candidates
+                .iter()
+                .any(|outer| outer != *path && path.starts_with(outer))
+        })
+        .map(|path| path.to_string_lossy().into_owned())
+        .collect()
 }
 
 fn targets(root: &Path, package: &crate::metadata::Package) -> Vec<StepTarget> {
