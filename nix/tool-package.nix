@@ -7,6 +7,9 @@
   craneLib,
   commonArgs,
   src,
+  # the workspace source, for the tool's dependency layer (crane makes its dummy from the
+  # manifests, so an edit of a member's code leaves it as it was); default: src
+  depsSrc ? src,
   version,
   # the tool's package name in the workspace (flake.nix says which)
   package,
@@ -21,7 +24,7 @@
 in
   craneLib.buildPackage (args
     // {
-      cargoArtifacts = craneLib.buildDepsOnly args;
+      cargoArtifacts = craneLib.buildDepsOnly (args // {src = depsSrc;});
       # Its tests run in the workspace-wide nextest check.
       doCheck = false;
       meta.mainProgram = package;

@@ -51,7 +51,33 @@
     then libraryTool
     else
       pkgs.callPackage ./tool-package.nix {
-        inherit craneLib src;
+        inherit craneLib;
+        depsSrc = src;
+        # Its own member's files and stand-ins for the rest (crane's dummy source, made from
+        # the manifests alone): an edit of another member leaves the tool, and so every
+        # derivation that runs it, as it was.
+        src = let
+          manifest =
+            records.members.${workspace.toolPackage}
+            or (throw "mkFlake: toolPackage ${builtins.toJSON workspace.toolPackage} is not a member in plan.json (members: ${builtins.toJSON (builtins.attrNames records.members)})");
+          dir = builtins.dirOf manifest;
+          own = lib.fileset.toSource {
+            root = root + "/${dir}";
+            fileset = lib.fileset.intersection src.fileset (root + "/${dir}");
+          };
+        in
+          # a tool at the root holds the whole workspace
+          if dir == "."
+          then src
+          else
+            craneLib.mkDummySrc {
+              inherit src;
+              extraDummyScript = ''
+                rm -rf $out/${lib.escapeShellArg dir}
+                mkdir -p $out/${lib.escapeShellArg dir}
+                cp -r --no-preserve=mode ${own}/. $out/${lib.escapeShellArg dir}/
+              '';
+            };
         commonArgs = craneArgs.common;
         inherit (workspace) version;
         package = workspace.toolPackage;

@@ -130,7 +130,7 @@ in {
   schema = 1;
 
   # The parsed plan.json and the folder holding it -> { profile; layers; variants;
-  # workspaceChecks; } (workspaceChecks null when the plan has none), every entry checked.
+  # workspaceChecks; members; } (workspaceChecks null when the plan has none), every entry checked.
   read = {
     planData,
     layerDir,
@@ -149,6 +149,7 @@ in {
       layers = mapAttrs (readLayer layerDir planData.layers) planData.layers;
       variants = mapAttrs (readVariant layers) planData.variants;
       workspaceChecks = readWorkspaceChecks layers (planData.workspaceChecks or null);
+      members = planData.members or {};
       packageNames = map (n: variants.${n}.outputs.package) (attrNames variants);
       # A sole variant may be the default package itself (a workspace without a variants table
       # gets one, named `default`); beside others, `default` is the flake's choice among them.
@@ -167,5 +168,10 @@ in {
       else {
         inherit (planData) profile;
         inherit layers variants workspaceChecks;
+        # package name -> manifest relative to the root ({} in a plan older than the field)
+        members =
+          if isAttrs members && all isString (builtins.attrValues members)
+          then members
+          else fail "`members` must map package names to manifest paths";
       };
 }

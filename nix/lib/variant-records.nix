@@ -277,7 +277,7 @@ in {
   variants = records;
   # plan.json as read, for tools that group outputs by variant (cache-report)
   inherit planData;
-  inherit (cargoPlan) profile layers;
+  inherit (cargoPlan) profile layers members;
   inherit namesOn layersOn layerBuild defaultBuild defaultVariant hasImage workspaceWide workspaceChecks variantChecks;
   layerMiss = onMiss;
   systems = filter (s: namesOn s != []) platforms.all;

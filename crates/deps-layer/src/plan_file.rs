@@ -35,6 +35,9 @@ pub struct PlanFile {
     pub profile: String,
     pub layers: BTreeMap<String, LayerPlan>,
     pub variants: BTreeMap<String, VariantPlan>,
+    /// Every workspace member: package name -> its manifest, relative to the root.
+    #[serde(default)]
+    pub members: BTreeMap<String, String>,
     /// The opt-in checks over every member (`workspace-checks` in
     /// `[workspace.metadata.deps-layer]`); absent when off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,6 +263,7 @@ impl PlanFile {
             profile: PROFILE.to_string(),
             layers,
             variants: planned,
+            members: BTreeMap::new(),
             workspace_checks: None,
         }
     }
@@ -283,9 +287,10 @@ impl PlanFile {
         });
     }
 
-    /// Records, for each variant whose selection is one package, that package's manifest from
-    /// `manifests` (package name -> path relative to the workspace root).
+    /// Records every member's manifest (package name -> path relative to the workspace root)
+    /// and, for each variant whose selection is one package, that package's.
     pub fn set_manifests(&mut self, manifests: &BTreeMap<String, String>) {
+        self.members = manifests.clone();
         for variant in self.variants.values_mut() {
             variant.manifest = match variant.selection.as_slice() {
                 [flag, package] if flag == "--package" => manifests.get(package).cloned(),
