@@ -28,7 +28,8 @@ pub struct Member {
 }
 
 /// One group per variant of the plan: the flake outputs of its layers (the one it stacks on
-/// first), its package and its image, each as far as `packages.<system>` has it.
+/// first), its member steps before the package (the chain the package ends), its package and
+/// its image, each as far as `packages.<system>` has it.
 pub fn plan_groups(
     flake: &str,
     system: &str,
@@ -62,6 +63,12 @@ pub fn plan_groups(
                 .layer_stack(variant)
                 .into_iter()
                 .map(|(_, layer)| (layer.output.as_str(), true, false));
+            let steps = variant
+                .member_steps
+                .iter()
+                .map(|step| step.output.as_str())
+                .filter(|output| *output != variant.outputs.package)
+                .map(|output| (output, false, false));
             let shipped = [
                 (variant.outputs.package.as_str(), false, true),
                 (variant.outputs.image.as_str(), false, false),
@@ -69,6 +76,7 @@ pub fn plan_groups(
             Group {
                 name: name.clone(),
                 members: layers
+                    .chain(steps)
                     .chain(shipped)
                     .filter(|(output, _, _)| has(output))
                     .map(|(output, is_layer, reports_layer)| {
@@ -108,12 +116,22 @@ mod tests {
     }
 
     fn planned() -> PlanFile {
+        use deps_layer::member_steps::MemberStep;
         use deps_layer::variants::{Variant, Variants};
         let variants = Variants::from([
             ("cpu".to_string(), Variant::default()),
             ("cuda".to_string(), Variant::with_features(&["srv/cuda"])),
         ]);
-        PlanFile::new(&variants, &["--workspace".into()], &Default::default(), "x")
+        let mut plan = PlanFile::new(&variants, &["--workspace".into()], &Default::default(), "x");
+        let step = |member: &str, output: &str| MemberStep {
+            member: member.to_string(),
+            output: output.to_string(),
+            paths: vec![format!("crates/{member}")],
+            targets: Vec::new(),
+        };
+        plan.variants.get_mut("cuda").unwrap().member_steps =
+            vec![step("core", "cuda-member-core"), step("srv", "cuda")];
+        plan
     }
 
     #[test]
@@ -121,6 +139,7 @@ mod tests {
         let packages = names(&[
             "deps-common",
             "deps-cuda",
+            "cuda-member-core",
             "cpu",
             "cuda",
             "image-cpu",
@@ -158,7 +177,12 @@ mod tests {
                 ),
                 (
                     "cuda",
-                    vec![("deps-common", true), ("deps-cuda", true), ("cuda", false)]
+                    vec![
+                        ("deps-common", true),
+                        ("deps-cuda", true),
+                        ("cuda-member-core", false),
+                        ("cuda", false)
+                    ]
                 ),
             ]
         );

@@ -243,7 +243,10 @@ pub fn stage(root: &Path, steps: &[MemberStep], index: usize) -> Result<StagedSt
         })?;
         // A stand-in never changes, so it carries the source's time: the stand-in an earlier
         // step compiled stays fresh unless what it depends on changed.
-        set_modified(path, std::time::UNIX_EPOCH + std::time::Duration::from_secs(1))?;
+        set_modified(
+            path,
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(1),
+        )?;
     }
     let now = std::time::SystemTime::now();
     let mut touched = 0;

@@ -727,7 +727,10 @@ mod tests {
         let err = PlanFile::parse(Path::new("p.json"), &broken.render())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("workspaceChecks names layer `workspace`"), "{err}");
+        assert!(
+            err.contains("workspaceChecks names layer `workspace`"),
+            "{err}"
+        );
     }
 
     #[test]

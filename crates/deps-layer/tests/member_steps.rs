@@ -61,7 +61,11 @@ fn step_files(root: &Path, steps: &[MemberStep], index: usize) -> BTreeSet<Strin
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             if relative == "target" || relative == "nix" {
                 continue;
             }
@@ -278,10 +282,7 @@ fn each_step_compiles_its_member_and_an_edit_rebuilds_from_its_step_on() {
     // Without its files marked modified a step takes its member's stand-in from the step
     // before as fresh: the hazard `stage` removes.
     let unmarked = chain.run(1, false);
-    assert!(
-        !unmarked.members_compiled.contains("left"),
-        "{unmarked:?}"
-    );
+    assert!(!unmarked.members_compiled.contains("left"), "{unmarked:?}");
 
     // A leaf edit: only the last step's inputs change; it compiles only top.
     let changed = chain.edit("crates/top/src/main.rs", "top-1", "top-2");
@@ -297,7 +298,11 @@ fn each_step_compiles_its_member_and_an_edit_rebuilds_from_its_step_on() {
     assert_eq!(changed, [false, true, true, true]);
     assert_eq!(
         chain.run_from(1),
-        [names(&["left", "top"]), names(&["right", "top"]), names(&["top"])]
+        [
+            names(&["left", "top"]),
+            names(&["right", "top"]),
+            names(&["top"])
+        ]
     );
     assert_eq!(
         chain.binary_output(),
@@ -339,6 +344,9 @@ fn staging_refuses_a_later_member_s_file_in_the_step() {
     let steps = &plan.variant("cpu").unwrap().member_steps;
     // The whole workspace is no step's source: top's main.rs is there in base's step.
     let err = stage(&fixture.root, steps, 0).unwrap_err().to_string();
-    assert!(err.contains("crates/") && err.contains("later step"), "{err}");
+    assert!(
+        err.contains("crates/") && err.contains("later step"),
+        "{err}"
+    );
     assert!(err.contains("`base`"), "{err}");
 }
