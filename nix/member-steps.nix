@@ -53,7 +53,7 @@
     craneLib.mkCargoDerivation (args
       // {
         src = sourceOf index;
-        pname = "${record.pname}-member-${step.member}";
+        pname = "${record.pname}-member-${step.name}";
         cargoArtifacts = previous;
         doInstallCargoArtifacts = true;
         buildPhaseCargoCommand = ''

@@ -97,13 +97,14 @@ let
     isStep = s:
       isAttrs s
       && isString (s.member or null)
+      && isString (s.name or null)
       && isString (s.output or null)
       && isStringList (s.paths or null)
       && isList (s.targets or null)
       && all (t: isString (t.kind or null) && isString (t.path or null)) s.targets;
   in
     if !(isList steps) || !(all isStep steps)
-    then fail "${where}.memberSteps must be a list of { member, output, paths, targets }"
+    then fail "${where}.memberSteps must be a list of { member, name, output, paths, targets }"
     else if steps != [] && (builtins.elemAt steps (builtins.length steps - 1)).output != package
     then fail "${where}.memberSteps: the last step's output must be the package's, ${builtins.toJSON package}"
     else steps;

@@ -150,6 +150,7 @@ let
   # The fixture's cuda variant as a chain of three member steps (the last is the package).
   stepOf = member: output: paths: {
     inherit member output paths;
+    name = member;
     targets = [
       {
         kind = "lib";

@@ -283,7 +283,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "member step {} of {}: {} ({} files marked modified, {} stand-in targets for the later members)",
                 args.index + 1,
                 steps.len(),
-                steps[args.index].member,
+                steps[args.index].name,
                 staged.touched,
                 staged.stand_ins.len()
             );

@@ -28,6 +28,9 @@ use crate::metadata::Metadata;
 pub struct MemberStep {
     /// The member's package name.
     pub member: String,
+    /// The step's own name: the member's, or `<member>-bin` for the step that compiles a
+    /// member's binaries after its library (a `main.rs` edit then rebuilds only that step).
+    pub name: String,
     /// The flake attribute of the step's derivation (the last step's is the variant's package).
     pub output: String,
     /// The files the step owns, relative to the workspace root: the member's folder, or for a
@@ -110,19 +113,109 @@ pub fn member_steps(
         done.insert(next);
         order.push(next);
     }
-    let last = order.len().saturating_sub(1);
-    order
-        .iter()
+    let mut steps: Vec<(String, &crate::metadata::Package, Part)> = Vec::new();
+    for id in &order {
+        let package = members[id];
+        let built_bins = bins_built(units, id);
+        if built_bins.is_empty() || !has_library(package) {
+            steps.push((package.name.clone(), package, Part::Whole));
+        } else {
+            steps.push((package.name.clone(), package, Part::AllButBinaries));
+            steps.push((
+                format!("{}-bin", package.name),
+                package,
+                Part::Binaries(built_bins),
+            ));
+        }
+    }
+    // Binaries nothing depends on: the steps of every member's binaries go last, in order.
+    steps.sort_by_key(|(_, _, part)| matches!(part, Part::Binaries(_)));
+    let last = steps.len().saturating_sub(1);
+    steps
+        .into_iter()
         .enumerate()
-        .map(|(position, id)| {
-            let package = members[id];
+        .map(|(position, (name, package, part))| {
+            let all_targets = targets(root, package);
+            let (paths, targets) = match &part {
+                Part::Whole => (owned_paths(root, package), all_targets),
+                Part::AllButBinaries => (
+                    owned_paths(root, package),
+                    all_targets
+                        .into_iter()
+                        .filter(|target| !part_bins(package, root).contains(&target.path))
+                        .collect(),
+                ),
+                Part::Binaries(names) => {
+                    let bins: Vec<StepTarget> = package
+                        .targets
+                        .iter()
+                        .filter(|target| {
+                            target.kind.iter().any(|kind| kind == "bin")
+                                && names.contains(&target.name)
+                        })
+                        .filter_map(|target| {
+                            Some(StepTarget {
+                                kind: "bin".into(),
+                                path: relative(root, &target.src_path)?,
+                            })
+                        })
+                        .collect();
+                    (bins.iter().map(|bin| bin.path.clone()).collect(), bins)
+                }
+            };
             MemberStep {
                 member: package.name.clone(),
-                output: output_of(&package.name, position == last),
-                paths: owned_paths(root, package),
-                targets: targets(root, package),
+                output: output_of(&name, position == last),
+                name,
+                paths,
+                targets,
             }
         })
+        .collect()
+}
+
+/// What of a member a step compiles.
+enum Part {
+    Whole,
+    /// Its library and the rest, its built binaries as stand-ins.
+    AllButBinaries,
+    /// The binaries (by target name) the build compiles, after the library.
+    Binaries(BTreeSet<String>),
+}
+
+fn has_library(package: &crate::metadata::Package) -> bool {
+    package.targets.iter().any(|target| {
+        target.kind.iter().any(|kind| {
+            matches!(
+                kind.as_str(),
+                "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro"
+            )
+        })
+    })
+}
+
+/// The binary targets of package `id` the build compiles.
+fn bins_built(units: &VariantUnits, id: &str) -> BTreeSet<String> {
+    units
+        .build
+        .iter()
+        .map(|classified| &classified.unit)
+        .filter(|unit| {
+            unit.pkg_id == id
+                && unit.mode == "build"
+                && unit.target.kind.iter().any(|kind| kind == "bin")
+        })
+        .map(|unit| unit.target.name.clone())
+        .collect()
+}
+
+/// The source files of a package's binary targets, relative to the root.
+fn part_bins(package: &crate::metadata::Package, root: &Path) -> BTreeSet<String> {
+    package
+        .targets
+        .iter()
+        .filter(|target| target.kind.iter().any(|kind| kind == "bin"))
+        .filter_map(|target| relative(root, &target.src_path))
         .collect()
 }
 
@@ -223,12 +316,19 @@ pub fn stage(root: &Path, steps: &[MemberStep], index: usize) -> Result<StagedSt
                     reason: format!(
                         "it belongs to `{}`, a later step than `{}`, so the step's source must \
                          not hold it",
-                        step.member, own.member
+                        step.name, own.name
                     ),
                 });
             }
             stand_ins.push((path, target.stand_in()));
         }
+    }
+    // Marked before the stand-ins are written: a stand-in inside the step's own folder (its
+    // member's binary, compiled by a later step) keeps the source's time.
+    let now = std::time::SystemTime::now();
+    let mut touched = 0;
+    for owned in &own.paths {
+        touched += mark_modified(&root.join(owned), now)?;
     }
     for (path, content) in &stand_ins {
         if let Some(parent) = path.parent() {
@@ -247,11 +347,6 @@ pub fn stage(root: &Path, steps: &[MemberStep], index: usize) -> Result<StagedSt
             path,
             std::time::UNIX_EPOCH + std::time::Duration::from_secs(1),
         )?;
-    }
-    let now = std::time::SystemTime::now();
-    let mut touched = 0;
-    for owned in &own.paths {
-        touched += mark_modified(&root.join(owned), now)?;
     }
     Ok(StagedStep {
         stand_ins: stand_ins.into_iter().map(|(path, _)| path).collect(),

@@ -257,13 +257,16 @@ fn names(items: &[&str]) -> BTreeSet<String> {
 #[test]
 fn each_step_compiles_its_member_and_an_edit_rebuilds_from_its_step_on() {
     let mut chain = Chain::new();
-    let order: Vec<&str> = chain.steps.iter().map(|s| s.member.as_str()).collect();
-    assert_eq!(order, ["base", "left", "right", "top"]);
-    assert_eq!(chain.steps[3].output, "cpu");
+    let order: Vec<&str> = chain.steps.iter().map(|s| s.name.as_str()).collect();
+    // top's binary gets a step of its own after its library: nothing depends on it.
+    assert_eq!(order, ["base", "left", "right", "top", "top-bin"]);
+    assert_eq!(chain.steps[4].output, "cpu");
+    assert_eq!(chain.steps[4].paths, ["crates/top/src/main.rs"]);
     assert_eq!(chain.steps[0].output, "cpu-member-base");
+    assert_eq!(chain.steps[3].output, "cpu-member-top");
 
     // Cold: the first step compiles base and stand-ins for the rest; each later step its own
-    // member and the later members depending on it.
+    // member and the later members depending on it; the last one top's binary alone.
     let cold = chain.run_from(0);
     assert_eq!(
         cold,
@@ -272,11 +275,16 @@ fn each_step_compiles_its_member_and_an_edit_rebuilds_from_its_step_on() {
             names(&["left", "top"]),
             names(&["right", "top"]),
             names(&["top"]),
+            names(&["top"]),
         ]
     );
+    let expected = |top: &str, bin: &str, left: &str, base: &str, word: &str| {
+        let base = format!("{base}:{word}:7");
+        format!("{bin} {top} {left}({base}) right-1({base})")
+    };
     assert_eq!(
         chain.binary_output(),
-        "top-1 left-1(base-1:seed:7) right-1(base-1:seed:7)"
+        expected("top-1", "bin-1", "left-1", "base-1", "seed")
     );
 
     // Without its files marked modified a step takes its member's stand-in from the step
@@ -284,55 +292,57 @@ fn each_step_compiles_its_member_and_an_edit_rebuilds_from_its_step_on() {
     let unmarked = chain.run(1, false);
     assert!(!unmarked.members_compiled.contains("left"), "{unmarked:?}");
 
-    // A leaf edit: only the last step's inputs change; it compiles only top.
-    let changed = chain.edit("crates/top/src/main.rs", "top-1", "top-2");
-    assert_eq!(changed, [false, false, false, true]);
-    assert_eq!(chain.run_from(3), [names(&["top"])]);
+    // A leaf edit of the binary: only the last step's inputs change.
+    let changed = chain.edit("crates/top/src/main.rs", "bin-1", "bin-2");
+    assert_eq!(changed, [false, false, false, false, true]);
+    assert_eq!(chain.run_from(4), [names(&["top"])]);
     assert_eq!(
         chain.binary_output(),
-        "top-2 left-1(base-1:seed:7) right-1(base-1:seed:7)"
+        expected("top-1", "bin-2", "left-1", "base-1", "seed")
+    );
+
+    // top's library: its step and the binary's.
+    let changed = chain.edit("crates/top/src/lib.rs", "top-1", "top-2");
+    assert_eq!(changed, [false, false, false, true, true]);
+    assert_eq!(chain.run_from(3), [names(&["top"]), names(&["top"])]);
+    assert_eq!(
+        chain.binary_output(),
+        expected("top-2", "bin-2", "left-1", "base-1", "seed")
     );
 
     // A middle edit: left's step and those after it.
     let changed = chain.edit("crates/left/src/lib.rs", "left-1", "left-2");
-    assert_eq!(changed, [false, true, true, true]);
+    assert_eq!(changed, [false, true, true, true, true]);
     assert_eq!(
         chain.run_from(1),
         [
             names(&["left", "top"]),
             names(&["right", "top"]),
+            names(&["top"]),
             names(&["top"])
         ]
     );
     assert_eq!(
         chain.binary_output(),
-        "top-2 left-2(base-1:seed:7) right-1(base-1:seed:7)"
+        expected("top-2", "bin-2", "left-2", "base-1", "seed")
     );
 
     // The most depended-on member: every step.
     let changed = chain.edit("crates/base/src/lib.rs", "base-1", "base-2");
-    assert_eq!(changed, [true, true, true, true]);
-    assert_eq!(
-        chain.run_from(0),
-        [
-            names(&["base", "left", "right", "top"]),
-            names(&["left", "top"]),
-            names(&["right", "top"]),
-            names(&["top"]),
-        ]
-    );
+    assert_eq!(changed, [true, true, true, true, true]);
+    assert_eq!(chain.run_from(0), cold);
     assert_eq!(
         chain.binary_output(),
-        "top-2 left-2(base-2:seed:7) right-1(base-2:seed:7)"
+        expected("top-2", "bin-2", "left-2", "base-2", "seed")
     );
 
     // A file no member folder holds belongs to the first step: the whole chain.
     let changed = chain.edit("assets/word.txt", "seed", "grown");
-    assert_eq!(changed, [true, true, true, true]);
+    assert_eq!(changed, [true, true, true, true, true]);
     chain.run_from(0);
     assert_eq!(
         chain.binary_output(),
-        "top-2 left-2(base-2:grown:7) right-1(base-2:grown:7)"
+        expected("top-2", "bin-2", "left-2", "base-2", "grown")
     );
 }
 
@@ -342,11 +352,11 @@ fn staging_refuses_a_later_member_s_file_in_the_step() {
     let layer = fixture.generate();
     let plan = PlanFile::parse(Path::new("plan.json"), &layer.files["plan.json"]).unwrap();
     let steps = &plan.variant("cpu").unwrap().member_steps;
-    // The whole workspace is no step's source: top's main.rs is there in base's step.
+    // The whole workspace is no step's source: left's files are there in base's step.
     let err = stage(&fixture.root, steps, 0).unwrap_err().to_string();
     assert!(
         err.contains("crates/") && err.contains("later step"),
         "{err}"
     );
-    assert!(err.contains("`base`"), "{err}");
+    assert!(err.contains("`base`") && err.contains("`left`"), "{err}");
 }
