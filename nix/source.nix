@@ -3,7 +3,7 @@
 # build script or include_str! reads is there without listing it. `source = "cargo"` narrows it
 # to every manifest, lock, .rs and .toml file (crane's commonCargoSources), files with the
 # extensions crates read at build time, and the caller's extra files, so that editing docs, CI or
-# Nix files rebuilds no package. Either way target/ is left out, and so is the layer folder, whose
+# Nix files rebuilds no package. Either way target/ and .git are left out, and so is the layer folder, whose
 # store path is the layers' own business, except for the checks that read it.
 {
   lib,
@@ -22,8 +22,11 @@
 }: let
   inherit (lib) fileset;
   extra = fileset.fileFilter (file: lib.any (ext: lib.hasSuffix ".${ext}" file.name) extraExtensions) root;
-  # Cargo's default target dir: its generated .rs files are outputs, never sources.
-  dropped = [(fileset.maybeMissing (root + "/target"))] ++ lib.optional (!keepLayer) (fileset.maybeMissing layerDir);
+  # Cargo's default target dir: its generated .rs files are outputs, never sources. Nor is a
+  # `path:` flake's .git, which would make every commit a new source.
+  dropped =
+    [(fileset.maybeMissing (root + "/target")) (fileset.maybeMissing (root + "/.git"))]
+    ++ lib.optional (!keepLayer) (fileset.maybeMissing layerDir);
   narrow = fileset.unions ([
       (craneLib.fileset.commonCargoSources root)
       # compile settings (rustflags, profiles) that deps-layer also carries into the layer
@@ -47,9 +50,8 @@ in
   // {fileset = kept;}
   // lib.optionalAttrs (source == "cargo") {
     # The workspace's files the source leaves out, relative to the root (the layer folder's,
-    # target's and .git's aside, which a `path:` flake holds): what to look through when a build
-    # misses a file. Evaluated only on demand, and no input of any build.
+    # target's and .git's aside): what to look through when a build misses a file. Evaluated only on demand, and no input of any build.
     leftOut =
-      builtins.filter (path: !(lib.hasPrefix ".git/" path)) (map (path: lib.removePrefix "./" (lib.path.removePrefix root path))
-        (fileset.toList (fileset.difference root (fileset.unions ([kept] ++ dropped)))));
+      map (path: lib.removePrefix "./" (lib.path.removePrefix root path))
+      (fileset.toList (fileset.difference root (fileset.unions ([kept] ++ dropped))));
   }
