@@ -33,7 +33,7 @@ plan="$source_ws/nix/deps/plan.json"
 package=$(jq -r --arg v "$variant" '.variants[$v].outputs.package' "$plan")
 read -ra cargo_args < <(jq -r --arg v "$variant" '.variants[$v].cargoArgs | join(" ")' "$plan")
 say() { printf '%s\n' "$*" | tee -a "$out/report.txt"; }
-say "== $(basename "$source_ws") $variant: $(jq -r --arg v "$variant" '.variants[$v].memberSteps | map(.member) | join(" -> ")' "$plan")"
+say "== $(basename "$source_ws") $variant: $(jq -r --arg v "$variant" '.variants[$v].memberSteps | map(.name) | join(" -> ")' "$plan")"
 
 now() { date +%s.%N; }
 since() { awk -v t0="$1" -v t1="$(now)" -v f="$2" 'BEGIN { printf f, t1 - t0 }'; } # T0 FORMAT
