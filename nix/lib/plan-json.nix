@@ -91,12 +91,12 @@ let
       memberSteps = readMemberSteps where v.outputs.package (v.memberSteps or []);
     };
 
-  # The chain of member steps: each names its member, output, owned paths and targets; the last
+  # The chain of member steps: each names its members, output, owned paths and targets; the last
   # one's output is the package's.
   readMemberSteps = where: package: steps: let
     isStep = s:
       isAttrs s
-      && isString (s.member or null)
+      && isStringList (s.members or null)
       && isString (s.name or null)
       && isString (s.output or null)
       && isStringList (s.paths or null)
@@ -104,7 +104,7 @@ let
       && all (t: isString (t.kind or null) && isString (t.path or null)) s.targets;
   in
     if !(isList steps) || !(all isStep steps)
-    then fail "${where}.memberSteps must be a list of { member, name, output, paths, targets }"
+    then fail "${where}.memberSteps must be a list of { members, name, output, paths, targets }"
     else if steps != [] && (builtins.elemAt steps (builtins.length steps - 1)).output != package
     then fail "${where}.memberSteps: the last step's output must be the package's, ${builtins.toJSON package}"
     else steps;

@@ -149,7 +149,8 @@ let
 
   # The fixture's cuda variant as a chain of three member steps (the last is the package).
   stepOf = member: output: paths: {
-    inherit member output paths;
+    inherit output paths;
+    members = [member];
     name = member;
     targets = [
       {
@@ -1281,7 +1282,7 @@ let
     {
       name = "a chain's steps before the package are outputs; off, or one step, no chain";
       actual = {
-        on = map (step: step.member) (chainOf cudaSteps {}).variants.cuda.memberSteps;
+        on = map (step: step.name) (chainOf cudaSteps {}).variants.cuda.memberSteps;
         packages = builtins.filter (n: builtins.match ".*-member-.*" n != null) ((chainOf cudaSteps {}).outputs "x86_64-linux").packages;
         off = (chainOf cudaSteps {memberLayers = false;}).variants.cuda.memberSteps;
         one = (chainOf [(stepOf "server" "cuda" ["src"])] {}).variants.cuda.memberSteps;

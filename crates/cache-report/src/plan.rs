@@ -124,7 +124,7 @@ mod tests {
         ]);
         let mut plan = PlanFile::new(&variants, &["--workspace".into()], &Default::default(), "x");
         let step = |member: &str, output: &str| MemberStep {
-            member: member.to_string(),
+            members: vec![member.to_string()],
             name: member.to_string(),
             output: output.to_string(),
             paths: vec![format!("crates/{member}")],

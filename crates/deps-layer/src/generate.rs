@@ -451,7 +451,7 @@ pub fn generate_for(
         &layer_crate.carried.regenerate,
     );
     plan_file.set_manifests(&members.manifests);
-    plan_file.set_member_steps(&workspace.metadata, &units);
+    plan_file.set_member_steps(&workspace.metadata, &units, workspace.settings.member_steps);
     if workspace.settings.workspace_checks {
         plan_file.add_workspace_checks();
     }

@@ -20,6 +20,19 @@ pub struct LayerSettings {
     /// ships may need an interpreter or SDK at build time (pyo3 and the like).
     #[serde(default)]
     pub workspace_checks: bool,
+    /// How the flake's chain of member steps groups the members: one step each (`each`), or
+    /// two steps, every library then every binary (`binaries`), for a workspace whose pushes
+    /// often touch its lower members (fewer steps to run one after the other).
+    #[serde(default)]
+    pub member_steps: StepGrouping,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepGrouping {
+    #[default]
+    Each,
+    Binaries,
 }
 
 pub fn read(manifest_path: &Path, manifest: &toml::Table) -> Result<LayerSettings> {
@@ -37,7 +50,8 @@ pub fn read(manifest_path: &Path, manifest: &toml::Table) -> Result<LayerSetting
             manifest: manifest_path.to_path_buf(),
             message: format!(
                 "{}; the table accepts `workspace-checks = true` (lint and test every member, on \
-                 a layer of its own)",
+                 a layer of its own) and `member-steps = \"each\"` or `\"binaries\"` (the \
+                 flake's chain: one step per member, or libraries then binaries)",
                 err.message().trim()
             ),
         })
@@ -71,5 +85,15 @@ mod tests {
             wrong_type.contains("workspace-checks = true"),
             "{wrong_type}"
         );
+        assert_eq!(
+            settings("[workspace.metadata.deps-layer]\nmember-steps = \"binaries\"\n")
+                .unwrap()
+                .member_steps,
+            StepGrouping::Binaries
+        );
+        let unknown = settings("[workspace.metadata.deps-layer]\nmember-steps = \"all\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("binaries"), "{unknown}");
     }
 }

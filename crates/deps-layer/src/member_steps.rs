@@ -20,16 +20,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::layer_contents::VariantUnits;
+use crate::layer_settings::StepGrouping;
 use crate::metadata::Metadata;
 
 /// One step of a variant's chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberStep {
-    /// The member's package name.
-    pub member: String,
-    /// The step's own name: the member's, or `<member>-bin` for the step that compiles a
-    /// member's binaries after its library (a `main.rs` edit then rebuilds only that step).
+    /// The package names of the members the step compiles (one, unless the plan groups them).
+    pub members: Vec<String>,
+    /// The step's own name: the member's, `<member>-bin` for the step that compiles a member's
+    /// binaries after its library (a `main.rs` edit then rebuilds only that step), or
+    /// `libraries` and `binaries` when grouped.
     pub name: String,
     /// The flake attribute of the step's derivation (the last step's is the variant's package).
     pub output: String,
@@ -64,6 +66,7 @@ impl StepTarget {
 pub fn member_steps(
     metadata: &Metadata,
     units: &VariantUnits,
+    grouping: StepGrouping,
     output_of: impl Fn(&str, bool) -> String,
 ) -> Vec<MemberStep> {
     let root = &metadata.workspace_root;
@@ -129,12 +132,15 @@ pub fn member_steps(
         }
     }
     // Binaries nothing depends on: the steps of every member's binaries go last, in order.
+    let is_binaries = |part: &Part, package: &crate::metadata::Package| match part {
+        Part::Binaries(_) => true,
+        Part::Whole => !has_library(package),
+        Part::AllButBinaries => false,
+    };
     steps.sort_by_key(|(_, _, part)| matches!(part, Part::Binaries(_)));
-    let last = steps.len().saturating_sub(1);
-    steps
+    let separate: Vec<(bool, MemberStep)> = steps
         .into_iter()
-        .enumerate()
-        .map(|(position, (name, package, part))| {
+        .map(|(name, package, part)| {
             let all_targets = targets(root, package);
             let (paths, targets) = match &part {
                 Part::Whole => (owned_paths(root, package), all_targets),
@@ -163,15 +169,55 @@ pub fn member_steps(
                     (bins.iter().map(|bin| bin.path.clone()).collect(), bins)
                 }
             };
-            MemberStep {
-                member: package.name.clone(),
-                output: output_of(&name, position == last),
+            let binaries = is_binaries(&part, package);
+            let step = MemberStep {
+                members: vec![package.name.clone()],
+                output: String::new(),
                 name,
                 paths,
                 targets,
-            }
+            };
+            (binaries, step)
         })
-        .collect()
+        .collect();
+    let mut steps: Vec<MemberStep> = match grouping {
+        StepGrouping::Each => separate.into_iter().map(|(_, step)| step).collect(),
+        StepGrouping::Binaries => {
+            let (binaries, libraries): (Vec<_>, Vec<_>) =
+                separate.into_iter().partition(|(binaries, _)| *binaries);
+            [("libraries", libraries), ("binaries", binaries)]
+                .into_iter()
+                .filter(|(_, group)| !group.is_empty())
+                .map(|(name, group)| merged(name, group.into_iter().map(|(_, step)| step)))
+                .collect()
+        }
+    };
+    let last = steps.len().saturating_sub(1);
+    for (position, step) in steps.iter_mut().enumerate() {
+        step.output = output_of(&step.name, position == last);
+    }
+    steps
+}
+
+/// One step compiling what `steps` compile, in their order.
+fn merged(name: &str, steps: impl Iterator<Item = MemberStep>) -> MemberStep {
+    let mut merged = MemberStep {
+        members: Vec::new(),
+        name: name.to_string(),
+        output: String::new(),
+        paths: Vec::new(),
+        targets: Vec::new(),
+    };
+    for step in steps {
+        for member in step.members {
+            if !merged.members.contains(&member) {
+                merged.members.push(member);
+            }
+        }
+        merged.paths.extend(step.paths);
+        merged.targets.extend(step.targets);
+    }
+    merged
 }
 
 /// What of a member a step compiles.

@@ -304,6 +304,7 @@ impl PlanFile {
         &mut self,
         metadata: &crate::metadata::Metadata,
         units: &BTreeMap<String, crate::layer_contents::VariantUnits>,
+        grouping: crate::layer_settings::StepGrouping,
     ) {
         for (name, variant) in &mut self.variants {
             let Some(units) = units.get(name) else {
@@ -311,7 +312,7 @@ impl PlanFile {
             };
             let package = variant.outputs.package.clone();
             variant.member_steps =
-                crate::member_steps::member_steps(metadata, units, |member, last| {
+                crate::member_steps::member_steps(metadata, units, grouping, |member, last| {
                     if last {
                         package.clone()
                     } else {

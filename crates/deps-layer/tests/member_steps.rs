@@ -113,7 +113,19 @@ struct StepRun {
 
 impl Chain {
     fn new() -> Chain {
+        Chain::with_settings("")
+    }
+
+    /// The diamond with `settings` in its `[workspace.metadata.deps-layer]`.
+    fn with_settings(settings: &str) -> Chain {
         let fixture = Fixture::new("diamond");
+        if !settings.is_empty() {
+            let manifest = fixture.read("Cargo.toml");
+            fixture.write(
+                "Cargo.toml",
+                &format!("{manifest}\n[workspace.metadata.deps-layer]\n{settings}\n"),
+            );
+        }
         let layer = fixture.generate();
         let plan = PlanFile::parse(Path::new("plan.json"), &layer.files["plan.json"]).unwrap();
         let variant = plan.variant("cpu").unwrap();
@@ -343,6 +355,44 @@ fn each_step_compiles_its_member_and_an_edit_rebuilds_from_its_step_on() {
     assert_eq!(
         chain.binary_output(),
         expected("top-2", "bin-2", "left-2", "base-2", "grown")
+    );
+}
+
+#[test]
+fn grouped_libraries_then_binaries_a_binary_edit_runs_one_step() {
+    let mut chain = Chain::with_settings("member-steps = \"binaries\"");
+    let shape: Vec<(&str, Vec<&str>, &str)> = chain
+        .steps
+        .iter()
+        .map(|step| {
+            let members = step.members.iter().map(String::as_str).collect();
+            (step.name.as_str(), members, step.output.as_str())
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (
+                "libraries",
+                vec!["base", "left", "right", "top"],
+                "cpu-member-libraries"
+            ),
+            ("binaries", vec!["top"], "cpu"),
+        ]
+    );
+    let all = names(&["base", "left", "right", "top"]);
+    assert_eq!(chain.run_from(0), [all.clone(), names(&["top"])]);
+
+    let changed = chain.edit("crates/top/src/main.rs", "bin-1", "bin-2");
+    assert_eq!(changed, [false, true]);
+    assert_eq!(chain.run_from(1), [names(&["top"])]);
+
+    let changed = chain.edit("crates/left/src/lib.rs", "left-1", "left-2");
+    assert_eq!(changed, [true, true]);
+    assert_eq!(chain.run_from(0), [all, names(&["top"])]);
+    assert_eq!(
+        chain.binary_output(),
+        "bin-2 top-1 left-2(base-1:seed:7) right-1(base-1:seed:7)"
     );
 }
 
