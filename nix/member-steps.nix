@@ -25,7 +25,9 @@
   inherit (lib) fileset;
   inherit ((import ./lib).shellWords) escapeShellArg;
   steps = record.memberSteps;
-  stepsJSON = builtins.toJSON steps;
+  # Without the output names, which do not change what a step compiles: a variant without
+  # features keeps cpu's very derivations.
+  stepsJSON = builtins.toJSON (map (step: removeAttrs step ["output"]) steps);
   files = (import ./lib).memberStepFiles;
 
   # The source of step INDEX: the workspace's files minus those the later members own, with

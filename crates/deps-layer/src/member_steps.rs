@@ -33,7 +33,9 @@ pub struct MemberStep {
     /// binaries after its library (a `main.rs` edit then rebuilds only that step), or
     /// `libraries` and `binaries` when grouped.
     pub name: String,
-    /// The flake attribute of the step's derivation (the last step's is the variant's package).
+    /// The flake attribute of the step's derivation (the last step's is the variant's package);
+    /// the flake leaves it out of what it gives `member-step`.
+    #[serde(default)]
     pub output: String,
     /// The files the step owns, relative to the workspace root: the member's folder, or for a
     /// member at the root its targets' folders and files. Files no step owns belong to the first.
