@@ -50,7 +50,7 @@ expect "packages" "$(nixc "$one" eval --json "path:.#packages.$system" --apply b
   "default deps-common deps-default image-default"
 expect "devShells" "$(nixc "$one" eval --json "path:.#devShells.$system" --apply builtins.attrNames | jq -r 'join(" ")')" "default"
 expect "checks" "$(nixc "$one" eval --json "path:.#checks.$system" --apply builtins.attrNames | jq -r 'join(" ")')" \
-  "audit clippy clippy-default deny deps-layer-check fmt layer-default nextest nextest-default package-default"
+  "audit clippy-default deny deps-layer-check fmt layer-default nextest-default package-default"
 expect "the version is the root package's" "$(env_of "$one" "packages.$system.default" version)" "0.3.0"
 expect "the toolchain is rust-version's release, with clippy and rustfmt" \
   "$(inputs_of "$one" "packages.$system.default" '^rust-')" "rust-default-1.80.0"
