@@ -379,16 +379,7 @@ pub fn stage(root: &Path, steps: &[MemberStep], index: usize) -> Result<StagedSt
         touched += mark_modified(&root.join(owned), now)?;
     }
     for (path, content) in &stand_ins {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| Error::Write {
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        }
-        std::fs::write(path, content).map_err(|source| Error::Write {
-            path: path.clone(),
-            source,
-        })?;
+        crate::output::write_file(path, content)?;
         // A stand-in never changes, so it carries the source's time: the stand-in an earlier
         // step compiled stays fresh unless what it depends on changed.
         set_modified(

@@ -525,7 +525,8 @@ pub fn write_files(dir: &Path, files: &BTreeMap<String, String>) -> Result<()> {
     Ok(())
 }
 
-fn write_file(path: &Path, content: &str) -> Result<()> {
+/// Writes one file, creating its folder as needed.
+pub(crate) fn write_file(path: &Path, content: &str) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|source| Error::Write {
             path: parent.to_path_buf(),
