@@ -65,10 +65,27 @@ fn generate_is_deterministic() {
     assert_eq!(fixture.generate(), fixture.generate());
 }
 
+/// What keys the layers: every file but plan.json, and the plan's layers (their folders and
+/// commands). The rest of the plan names the workspace's own crates (selections, member steps).
+fn layer_key(layer: &generate::Layer) -> (Vec<(&String, &String)>, String) {
+    let files = layer
+        .files
+        .iter()
+        .filter(|(path, _)| *path != deps_layer::plan_file::FILE)
+        .collect();
+    let plan = deps_layer::plan_file::PlanFile::parse(
+        std::path::Path::new("plan.json"),
+        &layer.files[deps_layer::plan_file::FILE],
+    )
+    .unwrap();
+    (files, format!("{:?}", plan.layers))
+}
+
 #[test]
 fn layer_ignores_edits_to_the_workspace_crates() {
     let fixture = Fixture::new("basic");
-    let baseline = fixture.generate();
+    let generated = fixture.generate();
+    let baseline = layer_key(&generated);
 
     // (a) a source edit
     fixture.edit(
@@ -76,7 +93,7 @@ fn layer_ignores_edits_to_the_workspace_crates() {
         "pub fn format",
         "/// Formats a number.\npub fn format",
     );
-    assert_eq!(fixture.generate(), baseline, "after editing a .rs file");
+    assert_eq!(fixture.generate(), generated, "after editing a .rs file");
 
     // (b) a member's version
     fixture.edit(
@@ -86,7 +103,7 @@ fn layer_ignores_edits_to_the_workspace_crates() {
     );
     fixture.cargo(&["update", "--workspace", "--offline"]);
     assert_eq!(
-        fixture.generate(),
+        layer_key(&fixture.generate()),
         baseline,
         "after bumping a member's version"
     );
@@ -99,7 +116,7 @@ fn layer_ignores_edits_to_the_workspace_crates() {
     fixture.write("crates/extra/src/lib.rs", "pub use itoa::Buffer;\n");
     fixture.cargo(&["update", "--workspace", "--offline"]);
     assert_eq!(
-        fixture.generate(),
+        layer_key(&fixture.generate()),
         baseline,
         "after adding an internal crate"
     );
@@ -122,7 +139,11 @@ fn layer_ignores_edits_to_the_workspace_crates() {
     }
     fixture.edit("crates/server/src/main.rs", "core_lib::", "core_renamed::");
     fixture.cargo(&["update", "--workspace", "--offline"]);
-    assert_eq!(fixture.generate(), baseline, "after renaming a member");
+    assert_eq!(
+        layer_key(&fixture.generate()),
+        baseline,
+        "after renaming a member"
+    );
 }
 
 /// The lock's entry for `package` replaced by the one of another fixture's lock, as `cargo update
