@@ -39,8 +39,6 @@
       # A docs or CI edit rebuilds no package: the builds read Cargo's files, the extensions in
       # nix/lib and nothing else.
       source = "cargo";
-      # A file a test fixture's crate reads with include_str! (the member steps' root file).
-      extraSourceFiles = [./crates/deps-layer/tests/fixtures/diamond/assets/word.txt];
       # This workspace is deps-layer's own: its tool is the member, not a build of the library's.
       toolPackage = "deps-layer";
       # Lock files of the test workspaces the tests build offline (deps-layer's fixtures): their
