@@ -4,10 +4,15 @@
 # and those before it; `deps-layer member-step` gives the later members stand-in targets and
 # marks the step's own files as modified, so cargo compiles that member again (Nix gives every
 # file the same time). An edit changes the source of its member's step and of those after it,
-# never one before. Returns the step the package builds on, and every step by output name.
+# never one before. A step's target folder starts from the previous step's stored one with links
+# for what its build never writes (the layer's units, the earlier members' libraries) and stores
+# only what it built beside links: no step decompresses the layer or the steps before it.
+# Returns the step the package builds on, and every step by output name.
 {
   lib,
   craneLib,
+  runCommand,
+  zstd,
   # the workspace's deps-layer (nix/tool-package.nix)
   tool,
   # the variant's crane arguments: commonArgs with pname, version, cargoExtraArgs
@@ -19,8 +24,10 @@
   layer,
   # the variant's record (nix/lib/variant-records.nix)
   record,
-  # `deps-layer layer-report` on $cargoBuildLog, as the package and checks run it
+  # `deps-layer layer-report` on $cargoBuildLog, as the package and checks run it, and what a
+  # miss does (records.layerMiss: "warn", "error", or "off" for no report)
   reportCommand,
+  layerMiss,
 }: let
   inherit (lib) fileset;
   inherit ((import ./lib).shellWords) escapeShellArg;
@@ -44,9 +51,14 @@
       ];
     };
 
-  # Prepares step INDEX in the unpacked source (the package runs the last index itself).
-  stageCommand = index: ''
-    ${tool.meta.mainProgram} member-step --index ${toString index} --steps ${escapeShellArg stepsJSON}
+  # The layer as a folder, which the first step links to.
+  unpackedLayer = import ./unpacked-layer.nix {inherit runCommand zstd layer;};
+
+  # Prepares step INDEX in the unpacked source, its target folder starting from PREVIOUS's
+  # stored one (the package runs the last index itself).
+  stageCommand = index: previous: ''
+    ${tool.meta.mainProgram} member-step --index ${toString index} --steps ${escapeShellArg stepsJSON} \
+      --link-from ${previous}/target --target "''${CARGO_TARGET_DIR:-target}"
   '';
 
   stepOf = index: previous: let
@@ -56,24 +68,36 @@
       // {
         src = sourceOf index;
         pname = "${record.pname}-member-${step.name}";
-        cargoArtifacts = previous;
-        doInstallCargoArtifacts = true;
-        buildPhaseCargoCommand = ''
-          ${stageCommand index}
-          cargoBuildLog=$(mktemp cargoBuildLogXXXX.json)
-          cargoWithProfile build ${record.cargoExtraArgs} --message-format json-render-diagnostics >"$cargoBuildLog"
-          ${reportCommand "warn" ""}
+        # carried by linking (stageCommand), not by crane's archives
+        cargoArtifacts = null;
+        doInstallCargoArtifacts = false;
+        buildPhaseCargoCommand =
+          stageCommand index previous
+          + (
+            if layerMiss == "off"
+            then ''
+              cargoWithProfile build ${record.cargoExtraArgs}
+            ''
+            else ''
+              cargoBuildLog=$(mktemp cargoBuildLogXXXX.json)
+              cargoWithProfile build ${record.cargoExtraArgs} --message-format json-render-diagnostics >"$cargoBuildLog"
+              ${reportCommand layerMiss ""}
+            ''
+          );
+        installPhaseCommand = ''
+          ${tool.meta.mainProgram} link-unchanged --previous ${previous}/target --target "''${CARGO_TARGET_DIR:-target}"
+          mkdir -p "$out"
+          mv "''${CARGO_TARGET_DIR:-target}" "$out/target"
         '';
         nativeBuildInputs = (args.nativeBuildInputs or []) ++ [tool];
       });
 
   # Every step but the last, each on the one before.
   built =
-    builtins.foldl' (acc: index: acc ++ [(stepOf index (lib.last acc))]) [layer]
+    builtins.foldl' (acc: index: acc ++ [(stepOf index (lib.last acc))]) [unpackedLayer]
     (lib.range 0 (builtins.length steps - 2));
 in {
-  # the artifacts the package starts from, and its own staging
-  last = lib.last built;
-  packageStage = stageCommand (builtins.length steps - 1);
+  # the package's staging, which carries the last step's artifacts
+  packageStage = stageCommand (builtins.length steps - 1) (lib.last built);
   byOutput = builtins.listToAttrs (lib.imap0 (index: step: lib.nameValuePair (builtins.elemAt steps index).output step) (lib.tail built));
 }

@@ -7,6 +7,7 @@
   craneLib,
   autoAddDriverRunpath,
   variantArgs,
+  # the layer's artifacts, or null when memberStage carries the last member step's
   layer,
   # the plan's mainProgram: the one binary the variant builds, or null
   mainProgram,

@@ -47,15 +47,18 @@
     else
       import ./member-steps.nix {
         inherit lib craneLib src layer record reportCommand;
+        inherit (pkgs) runCommand zstd;
+        inherit (records) layerMiss;
         inherit (build) tool root;
         args = commonArgs;
       };
   package = pkgs.callPackage ./package.nix {
     inherit craneLib src;
+    # on a chain, the last step's staging carries its artifacts
     layer =
       if chain == null
       then layer
-      else chain.last;
+      else null;
     # the last step's staging: its own member's files marked modified
     memberStage =
       if chain == null

@@ -101,7 +101,7 @@ let
       && isString (s.output or null)
       && isStringList (s.paths or null)
       && isList (s.targets or null)
-      && all (t: isString (t.kind or null) && isString (t.path or null)) s.targets;
+      && all (t: isString (t.kind or null) && isString (t.path or null) && isString (t.name or null)) s.targets;
   in
     if !(isList steps) || !(all isStep steps)
     then fail "${where}.memberSteps must be a list of { members, name, output, paths, targets }"

@@ -408,15 +408,34 @@ for v in $(plan_of "$base" '.variants | keys[]'); do
     say "  $consumer cargoArtifacts = $arts"
     [[ "$arts" == "$layer_out" ]] || fail "$consumer does not take the layer $layer ($layer_out)"
   done
-  # The package is the end of its chain of member steps (when it has two or more), each step on
-  # the one before and the first on the layer.
+  # The package is the end of its chain of member steps (when it has two or more), each step
+  # linking the one before's stored target folder (`member-step --link-from`, not crane's
+  # cargoArtifacts) and the first the layer's, unpacked once.
+  steps=$(plan_of "$base" ".variants[\"$v\"].memberSteps | length")
   previous=$layer_out
+  first=1
   for output in $(plan_of "$base" ".variants[\"$v\"] | if (.memberSteps | length) > 1 then .memberSteps[].output else .outputs.package end"); do
     [[ "$(get base "$output")" != absent ]] || fail "$v: no output $output"
-    arts=$(env_of "$(get base "$output")" cargoArtifacts)
-    say "  $output cargoArtifacts = $arts"
-    [[ "$arts" == "$previous" ]] || fail "$output does not take $previous"
-    previous=$(out_of "$(get base "$output")")
+    drv=$(get base "$output")
+    arts=$(env_of "$drv" cargoArtifacts)
+    if ((steps < 2)); then
+      say "  $output cargoArtifacts = $arts"
+      [[ "$arts" == "$previous" ]] || fail "$output does not take $previous"
+      continue
+    fi
+    linked=$(printf '%s\n%s\n' "$(env_of "$drv" buildPhase)" "$(env_of "$drv" preBuild)" |
+      grep -o -- '--link-from [^ ]*/target' | head -1 | sed 's|--link-from ||; s|/target$||')
+    say "  $output links $linked (cargoArtifacts '${arts/null/}')"
+    [[ -z "$arts" || "$arts" == null ]] || fail "$output also takes crane's artifacts $arts"
+    if ((first)); then
+      unpacked=$(nixc "$base" derivation show -r "$drv" |
+        jq -r --arg p "$linked" 'to_entries[] | select(.value.outputs.out.path == $p) | .value.env.buildCommand')
+      [[ "$unpacked" == *"$previous/target.tar.zst"* ]] || fail "$output does not link the unpacked layer $previous"
+      first=0
+    else
+      [[ "$linked" == "$previous" ]] || fail "$output does not link $previous"
+    fi
+    previous=$(out_of "$drv")
   done
   [[ "$(get base "$(name_of "$base" "$v" variantLayer)")" == "$(get base "$(name_of "$base" "$v" layer)")" ]] ||
     fail "$(name_of "$base" "$v" variantLayer) is not the layer the plan names for $v"

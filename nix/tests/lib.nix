@@ -156,6 +156,7 @@ let
       {
         kind = "lib";
         path = "${builtins.head paths}/src/lib.rs";
+        name = member;
       }
     ];
   };
@@ -1302,9 +1303,12 @@ let
         [(stepOf "core" "cuda-member-core" ["crates/core"]) (stepOf "server" "server" ["src"])]
         [{member = "core";}]
         "core"
+        # a target without its name (plans before linked steps): the staging could not tell
+        # which libraries the step compiles again
+        (map (step: step // {targets = map (t: removeAttrs t ["name"]) step.targets;}) cudaSteps)
         cudaSteps
       ];
-      expected = [true true true false];
+      expected = [true true true true false];
     }
     {
       name = "a step's source drops what later steps own, keeps their manifests and earlier paths inside them";

@@ -14,6 +14,7 @@ pub mod layer_contents;
 pub mod layer_crate;
 pub mod layer_report;
 pub mod layer_settings;
+pub mod linked_artifacts;
 pub mod lock;
 pub mod manifest;
 pub mod member_steps;

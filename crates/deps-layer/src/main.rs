@@ -45,6 +45,20 @@ enum Command {
     /// runs it before cargo): stand-in targets for the later members, and the step's own
     /// member's files marked as modified now, so cargo compiles that member again.
     MemberStep(MemberStepArgs),
+    /// After a member step's build: replace every file of the target folder that is byte for
+    /// byte the one at the same place in the previous step's stored folder by a link to it, so
+    /// the step stores only what it built.
+    LinkUnchanged(LinkUnchangedArgs),
+}
+
+#[derive(Args)]
+struct LinkUnchangedArgs {
+    /// The previous step's stored target folder (or the unpacked layer's).
+    #[arg(long)]
+    previous: PathBuf,
+    /// The step's target folder.
+    #[arg(long, default_value = "target")]
+    target: PathBuf,
 }
 
 #[derive(Args)]
@@ -58,6 +72,13 @@ struct MemberStepArgs {
     /// The workspace copy the step builds in.
     #[arg(long, default_value = ".")]
     root: PathBuf,
+    /// The previous step's stored target folder (or the unpacked layer's): the step's target
+    /// folder starts from it, linking what this step's build never writes and copying the rest.
+    #[arg(long)]
+    link_from: Option<PathBuf>,
+    /// The target folder the step builds in (with --link-from; it must not exist yet).
+    #[arg(long, default_value = "target")]
+    target: PathBuf,
 }
 
 #[derive(Args)]
@@ -279,6 +300,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     anyhow::anyhow!("--steps is not a plan's memberSteps list: {err}")
                 })?;
             let staged = deps_layer::member_steps::stage(&args.root, &steps, args.index)?;
+            if let Some(previous) = &args.link_from {
+                let rebuildable = deps_layer::member_steps::rebuildable(&steps, args.index);
+                let carried =
+                    deps_layer::linked_artifacts::inherit(previous, &args.target, &rebuildable)?;
+                eprintln!(
+                    "artifacts from {}: {} files linked, {} copied",
+                    previous.display(),
+                    carried.linked,
+                    carried.copied
+                );
+            }
             eprintln!(
                 "member step {} of {}: {} ({} files marked modified, {} stand-in targets for the later members)",
                 args.index + 1,
@@ -286,6 +318,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 steps[args.index].name,
                 staged.touched,
                 staged.stand_ins.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::LinkUnchanged(args) => {
+            let linked =
+                deps_layer::linked_artifacts::link_unchanged(&args.target, &args.previous)?;
+            eprintln!(
+                "{} files unchanged since {}, linked",
+                linked,
+                args.previous.display()
             );
             Ok(ExitCode::SUCCESS)
         }

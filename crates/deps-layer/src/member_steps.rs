@@ -50,15 +50,43 @@ pub struct StepTarget {
     pub kind: String,
     /// The target's source file, relative to the workspace root.
     pub path: String,
+    /// cargo's target name (a library's crate name once `-` becomes `_`).
+    pub name: String,
 }
 
 impl StepTarget {
     /// What a stand-in source holds: nothing for a library, an empty `main` for the rest.
     fn stand_in(&self) -> &'static str {
-        match self.kind.as_str() {
-            "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro" => "",
-            _ => "fn main() {}\n",
+        if self.is_library() {
+            ""
+        } else {
+            "fn main() {}\n"
         }
+    }
+
+    fn is_library(&self) -> bool {
+        matches!(
+            self.kind.as_str(),
+            "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro"
+        )
+    }
+}
+
+/// The members step `index` may compile again (its own, and the later ones' stand-ins when
+/// what they depend on changes): what its artifacts must not link to stored files.
+pub fn rebuildable(steps: &[MemberStep], index: usize) -> crate::linked_artifacts::Rebuildable {
+    let later = steps.get(index..).unwrap_or_default();
+    crate::linked_artifacts::Rebuildable {
+        crates: later
+            .iter()
+            .flat_map(|step| &step.targets)
+            .filter(|target| target.is_library())
+            .map(|target| target.name.replace('-', "_"))
+            .collect(),
+        packages: later
+            .iter()
+            .flat_map(|step| step.members.iter().cloned())
+            .collect(),
     }
 }
 
@@ -165,6 +193,7 @@ pub fn member_steps(
                             Some(StepTarget {
                                 kind: "bin".into(),
                                 path: relative(root, &target.src_path)?,
+                                name: target.name.clone(),
                             })
                         })
                         .collect();
@@ -336,6 +365,7 @@ fn targets(root: &Path, package: &crate::metadata::Package) -> Vec<StepTarget> {
             Some(StepTarget {
                 kind: target.kind.first()?.clone(),
                 path: relative(root, &target.src_path)?,
+                name: target.name.clone(),
             })
         })
         .collect();

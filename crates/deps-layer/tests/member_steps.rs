@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::Fixture;
-use deps_layer::member_steps::{MemberStep, stage};
+use deps_layer::member_steps::{MemberStep, rebuildable, stage};
 use deps_layer::plan_file::PlanFile;
 
 /// Sets every file and folder under `dir` to Nix's (and crane's archives') modification time.
@@ -36,6 +36,46 @@ fn copy_all(from: &Path, to: &Path) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// Makes a step's target folder read-only, as the store keeps it (rustc refuses to write an
+/// output that is a link to a read-only file: what linked carrying must never link).
+fn store(dir: &Path) {
+    nix_time(dir);
+    let status = Command::new("chmod")
+        .args(["-R", "a-w"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The regular files under `dir` (links left out), relative to it.
+fn regular_files(dir: &Path) -> Vec<String> {
+    let output = Command::new("find")
+        .arg(".")
+        .args(["-type", "f"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let mut files: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| line.trim_start_matches("./").to_string())
+        .collect();
+    files.sort();
+    files
+}
+
+/// How a step's target folder comes from the previous step's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Carry {
+    /// Copied whole, as crane's archives unpack.
+    Archived,
+    /// From a read-only stored folder: links and copies (`linked_artifacts`), and after the
+    /// build the unchanged files linked to the stored ones.
+    Linked,
 }
 
 /// The step that owns a relative path: the one with the longest path that is it or holds it.
@@ -101,6 +141,7 @@ struct Chain {
     /// The layer's artifacts, and each step's, by index.
     layer: PathBuf,
     artifacts: Vec<PathBuf>,
+    carry: Carry,
     _scratch: tempfile::TempDir,
 }
 
@@ -112,12 +153,12 @@ struct StepRun {
 }
 
 impl Chain {
-    fn new() -> Chain {
-        Chain::with_settings("")
+    fn new(carry: Carry) -> Chain {
+        Chain::with_settings("", carry)
     }
 
     /// The diamond with `settings` in its `[workspace.metadata.deps-layer]`.
-    fn with_settings(settings: &str) -> Chain {
+    fn with_settings(settings: &str, carry: Carry) -> Chain {
         let fixture = Fixture::new("diamond");
         if !settings.is_empty() {
             let manifest = fixture.read("Cargo.toml");
@@ -139,6 +180,7 @@ impl Chain {
             source: scratch.path().join("source"),
             layer: scratch.path().join("target-layer"),
             artifacts: Vec::new(),
+            carry,
             fixture,
             _scratch: scratch,
         };
@@ -148,7 +190,10 @@ impl Chain {
             let args = plan.with_profile(args);
             chain.cargo(&layer_dir.join(&common.dir), &chain.layer, &args);
         }
-        nix_time(&chain.layer);
+        match carry {
+            Carry::Archived => nix_time(&chain.layer),
+            Carry::Linked => store(&chain.layer),
+        }
         chain
     }
 
@@ -193,9 +238,33 @@ impl Chain {
             ._scratch
             .path()
             .join(format!("target-{index}-{}", marked));
-        copy_all(&previous, &target);
+        if target.exists() {
+            let status = Command::new("chmod")
+                .args(["-R", "u+w"])
+                .arg(&target)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            std::fs::remove_dir_all(&target).unwrap();
+        }
+        match self.carry {
+            Carry::Archived => copy_all(&previous, &target),
+            Carry::Linked => {
+                let rebuildable = rebuildable(&self.steps, index);
+                let carried =
+                    deps_layer::linked_artifacts::inherit(&previous, &target, &rebuildable)
+                        .unwrap();
+                assert!(carried.linked > 0, "{carried:?}");
+            }
+        }
         let output = self.cargo(&self.source, &target, &self.cargo_args);
-        nix_time(&target);
+        match self.carry {
+            Carry::Archived => nix_time(&target),
+            Carry::Linked => {
+                deps_layer::linked_artifacts::link_unchanged(&target, &previous).unwrap();
+                store(&target);
+            }
+        }
         if marked {
             self.artifacts.truncate(index);
             self.artifacts.push(target);
@@ -268,7 +337,16 @@ fn names(items: &[&str]) -> BTreeSet<String> {
 
 #[test]
 fn each_step_compiles_its_member_and_an_edit_rebuilds_from_its_step_on() {
-    let mut chain = Chain::new();
+    diamond_edits(Carry::Archived);
+}
+
+#[test]
+fn linked_steps_compile_the_same_units_and_store_only_what_they_built() {
+    diamond_edits(Carry::Linked);
+}
+
+fn diamond_edits(carry: Carry) {
+    let mut chain = Chain::new(carry);
     let order: Vec<&str> = chain.steps.iter().map(|s| s.name.as_str()).collect();
     // top's binary gets a step of its own after its library: nothing depends on it.
     assert_eq!(order, ["base", "left", "right", "top", "top-bin"]);
@@ -308,6 +386,12 @@ fn each_step_compiles_its_member_and_an_edit_rebuilds_from_its_step_on() {
     let changed = chain.edit("crates/top/src/main.rs", "bin-1", "bin-2");
     assert_eq!(changed, [false, false, false, false, true]);
     assert_eq!(chain.run_from(4), [names(&["top"])]);
+    if carry == Carry::Linked {
+        // What the binary's step stores beside links: the files of top's build alone.
+        let stored = regular_files(chain.artifacts.last().unwrap());
+        assert!(!stored.is_empty());
+        assert!(stored.iter().all(|path| path.contains("top")), "{stored:?}");
+    }
     assert_eq!(
         chain.binary_output(),
         expected("top-1", "bin-2", "left-1", "base-1", "seed")
@@ -360,7 +444,7 @@ fn each_step_compiles_its_member_and_an_edit_rebuilds_from_its_step_on() {
 
 #[test]
 fn grouped_libraries_then_binaries_a_binary_edit_runs_one_step() {
-    let mut chain = Chain::with_settings("member-steps = \"binaries\"");
+    let mut chain = Chain::with_settings("member-steps = \"binaries\"", Carry::Linked);
     let shape: Vec<(&str, Vec<&str>, &str)> = chain
         .steps
         .iter()

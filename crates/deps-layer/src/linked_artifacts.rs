@@ -1,0 +1,278 @@
+//! Cargo target folders carried from one member step to the next by linking, not by unpacking
+//! an archive: a step starts from the previous step's stored folder with the files cargo never
+//! writes again linked to where they are stored, and its own output links every file it did not
+//! change to the stored one. So a step reads the external units from the unpacked layer in place
+//! instead of decompressing the layer and every step before it, and stores only what it built.
+//!
+//! rustc refuses to write an output that is a link to a read-only file, so only the units no
+//! build of this step can compile again are links: external libraries and build script outputs
+//! (every one is the layer's: a step compiles no external unit) and the libraries of members of
+//! the steps before. The members of this step and of the later ones (compiled here, or as
+//! stand-ins when what they depend on changes) get copies, as does everything cargo rewrites in
+//! place (fingerprints, dependency files, uplifted outputs).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The members a step may compile again: its own and every later step's.
+#[derive(Debug, Default, Clone)]
+pub struct Rebuildable {
+    /// Library crate names (`knn_core`): their `deps/lib<name>-<hash>.rlib` and the like.
+    pub crates: BTreeSet<String>,
+    /// Package names (`knn-core`): their build script folders `build/<name>-<hash>`.
+    pub packages: BTreeSet<String>,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Carried {
+    pub linked: usize,
+    pub copied: usize,
+}
+
+/// Fills `target` (created, must not exist) from the stored folder `previous`: links for the
+/// files no build of this step rewrites, copies of the rest, each with its stored time.
+pub fn inherit(previous: &Path, target: &Path, rebuildable: &Rebuildable) -> Result<Carried> {
+    if std::fs::symlink_metadata(target).is_ok() {
+        return Err(Error::Refused {
+            path: target.to_path_buf(),
+            reason: "the step's target folder already exists; artifacts are carried into a new one"
+                .into(),
+        });
+    }
+    let mut carried = Carried::default();
+    carry_dir(previous, target, Path::new(""), rebuildable, &mut carried)?;
+    Ok(carried)
+}
+
+fn carry_dir(
+    previous: &Path,
+    target: &Path,
+    relative: &Path,
+    rebuildable: &Rebuildable,
+    carried: &mut Carried,
+) -> Result<()> {
+    let to = target.join(relative);
+    std::fs::create_dir_all(&to).map_err(|source| Error::Write {
+        path: to.clone(),
+        source,
+    })?;
+    let from = previous.join(relative);
+    for entry in read_dir(&from)? {
+        let name = entry.file_name();
+        // cargo's build locks: one left from the stored build would look held.
+        if name == ".cargo-lock" {
+            continue;
+        }
+        let relative = relative.join(&name);
+        let stored = resolve(&previous.join(&relative))?;
+        let metadata = std::fs::metadata(&stored).map_err(|source| Error::Read {
+            path: stored.clone(),
+            source,
+        })?;
+        if metadata.is_dir() {
+            carry_dir(previous, target, &relative, rebuildable, carried)?;
+        } else if never_rewritten(&relative, rebuildable) {
+            symlink(&stored, &target.join(&relative))?;
+            carried.linked += 1;
+        } else {
+            copy_writable(&stored, &target.join(&relative), &metadata)?;
+            carried.copied += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Whether no build of this step writes the file at `relative` (inside a target folder) again.
+fn never_rewritten(relative: &Path, rebuildable: &Rebuildable) -> bool {
+    let parts: Vec<&str> = relative.iter().filter_map(|part| part.to_str()).collect();
+    let Some(file) = parts.last() else {
+        return false;
+    };
+    let Some(folder) = parts.len().checked_sub(2).map(|at| parts[at]) else {
+        return false;
+    };
+    if folder == "deps" {
+        let library = file.ends_with(".rlib") || file.ends_with(".rmeta") || file.ends_with(".so");
+        // lib<crate>-<hash>.rlib, or lib<crate>.so for a cdylib
+        let crate_name = file
+            .strip_prefix("lib")
+            .and_then(|rest| rest.split(['-', '.']).next());
+        return library && crate_name.is_some_and(|name| !rebuildable.crates.contains(name));
+    }
+    // build/<package>-<hash>/...: a build script, its outputs and what it generated
+    if let Some(at) = parts.iter().position(|part| *part == "build") {
+        if let Some(folder) = parts.get(at + 1).filter(|_| parts.len() > at + 2) {
+            return package_of_build_folder(folder)
+                .is_some_and(|package| !rebuildable.packages.contains(package));
+        }
+    }
+    false
+}
+
+/// `helix-term-0123456789abcdef` -> `helix-term`.
+fn package_of_build_folder(folder: &str) -> Option<&str> {
+    let (package, hash) = folder.rsplit_once('-')?;
+    (hash.len() == 16 && hash.bytes().all(|byte| byte.is_ascii_hexdigit())).then_some(package)
+}
+
+/// Replaces every file in `target` that is byte for byte the file at the same place in the
+/// stored folder `previous` by a link to the stored one, so the step's output holds only what
+/// its build wrote. Links already in `target` stay. Returns how many files were linked.
+pub fn link_unchanged(target: &Path, previous: &Path) -> Result<usize> {
+    let mut linked = 0;
+    link_unchanged_dir(target, previous, Path::new(""), &mut linked)?;
+    Ok(linked)
+}
+
+fn link_unchanged_dir(
+    target: &Path,
+    previous: &Path,
+    relative: &Path,
+    linked: &mut usize,
+) -> Result<()> {
+    for entry in read_dir(&target.join(relative))? {
+        let relative = relative.join(entry.file_name());
+        let path = target.join(&relative);
+        let file_type = entry.file_type().map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if file_type.is_dir() {
+            link_unchanged_dir(target, previous, &relative, linked)?;
+            continue;
+        }
+        if !file_type.is_file() {
+            continue;
+        }
+        let Ok(stored) = resolve(&previous.join(&relative)) else {
+            continue;
+        };
+        if same_bytes(&path, &stored)? {
+            std::fs::remove_file(&path).map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
+            symlink(&stored, &path)?;
+            *linked += 1;
+        }
+    }
+    Ok(())
+}
+
+fn same_bytes(built: &Path, stored: &Path) -> Result<bool> {
+    let (Ok(built_meta), Ok(stored_meta)) = (std::fs::metadata(built), std::fs::metadata(stored))
+    else {
+        return Ok(false);
+    };
+    if !stored_meta.is_file() || built_meta.len() != stored_meta.len() {
+        return Ok(false);
+    }
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    Ok(read(built)? == read(stored)?)
+}
+
+/// Where a stored file really is: links of a stored folder point into other stored folders,
+/// and each step links to the final place, so a chain of any length stays one link deep.
+fn resolve(path: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn read_dir(path: &Path) -> Result<Vec<std::fs::DirEntry>> {
+    let entries = std::fs::read_dir(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut all = entries
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    all.sort_by_key(|entry| entry.file_name());
+    Ok(all)
+}
+
+fn symlink(stored: &Path, at: &Path) -> Result<()> {
+    std::os::unix::fs::symlink(stored, at).map_err(|source| Error::Write {
+        path: at.to_path_buf(),
+        source,
+    })
+}
+
+/// A copy the build may write, with the stored file's time (cargo compares times) and
+/// executable bit.
+fn copy_writable(stored: &Path, to: &Path, metadata: &std::fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::copy(stored, to).map_err(|source| Error::Write {
+        path: to.to_path_buf(),
+        source,
+    })?;
+    let mode = metadata.permissions().mode() | 0o200;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode)).map_err(|source| {
+        Error::Write {
+            path: to.to_path_buf(),
+            source,
+        }
+    })?;
+    let modified = metadata.modified().map_err(|source| Error::Read {
+        path: stored.to_path_buf(),
+        source,
+    })?;
+    std::fs::File::options()
+        .write(true)
+        .open(to)
+        .and_then(|file| file.set_modified(modified))
+        .map_err(|source| Error::Write {
+            path: to.to_path_buf(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rebuildable() -> Rebuildable {
+        Rebuildable {
+            crates: ["knn_server".to_string()].into(),
+            packages: ["knn-server".to_string()].into(),
+        }
+    }
+
+    #[test]
+    fn only_files_no_build_of_the_step_writes_are_linked() {
+        let linked = |path: &str| never_rewritten(Path::new(path), &rebuildable());
+        assert!(linked("release/deps/libserde-0123456789abcdef.rlib"));
+        assert!(linked("release/deps/libserde-0123456789abcdef.rmeta"));
+        assert!(linked("release/deps/libserde_derive-0123456789abcdef.so"));
+        assert!(linked(
+            "x86_64-unknown-linux-gnu/release/deps/libserde-0123.rlib"
+        ));
+        assert!(linked("release/build/ring-0123456789abcdef/out/libring.a"));
+        assert!(linked(
+            "release/build/ring-0123456789abcdef/build-script-build"
+        ));
+        // the members this step or a later one compiles
+        assert!(!linked("release/deps/libknn_server-0123456789abcdef.rlib"));
+        assert!(!linked("release/deps/libknn_server.so"));
+        assert!(!linked("release/build/knn-server-0123456789abcdef/output"));
+        // rewritten in place, or outputs cargo uplifts
+        assert!(!linked("release/deps/serde-0123456789abcdef.d"));
+        assert!(!linked(
+            "release/.fingerprint/serde-0123456789abcdef/lib-serde"
+        ));
+        assert!(!linked("release/libknn_core.rlib"));
+        assert!(!linked("release/deps/knn_server-0123456789abcdef"));
+        assert!(!linked("release/build/not-a-hash/output"));
+    }
+}
