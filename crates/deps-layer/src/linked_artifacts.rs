@@ -102,11 +102,11 @@ fn never_rewritten(relative: &Path, rebuildable: &Rebuildable) -> bool {
         return library && crate_name.is_some_and(|name| !rebuildable.crates.contains(name));
     }
     // build/<package>-<hash>/...: a build script, its outputs and what it generated
-    if let Some(at) = parts.iter().position(|part| *part == "build") {
-        if let Some(folder) = parts.get(at + 1).filter(|_| parts.len() > at + 2) {
-            return package_of_build_folder(folder)
-                .is_some_and(|package| !rebuildable.packages.contains(package));
-        }
+    if let Some(at) = parts.iter().position(|part| *part == "build")
+        && let Some(folder) = parts.get(at + 1).filter(|_| parts.len() > at + 2)
+    {
+        return package_of_build_folder(folder)
+            .is_some_and(|package| !rebuildable.packages.contains(package));
     }
     false
 }
