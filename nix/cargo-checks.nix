@@ -14,6 +14,8 @@
   layerOutput,
   # whether the checks report (records.layerMiss != "off")
   reports,
+  # more `layer-report` flags: whose builds these are, for the fix a miss prints
+  reportFlags ? "",
 }: let
   inherit ((import ./lib).shellWords) escapeShellArg;
   onLayer = args // {cargoArtifacts = layer;};
@@ -29,7 +31,7 @@
   reporting = phase:
     lib.optionalAttrs reports {
       "pre${phase}" = "cargoBuildLog=$(mktemp cargoBuildLogXXXX.json)";
-      "post${phase}" = reportCommand "error" "";
+      "post${phase}" = reportCommand "error" reportFlags;
       nativeBuildInputs = (args.nativeBuildInputs or []) ++ [tool];
     };
 in {

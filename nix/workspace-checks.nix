@@ -30,6 +30,7 @@
   wide = records.workspaceWide;
   wideChecks = import ./cargo-checks.nix {
     inherit lib craneLib tool;
+    reportFlags = " --every-member";
     args =
       build.craneArgs.layer wide.layer
       // {

@@ -39,6 +39,16 @@ pub struct Miss {
     pub opt_level: String,
 }
 
+/// Whose builds a report is of, for the fix a miss prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builds<'a> {
+    /// A variant's package or checks (unnamed where a variant without features builds the very
+    /// package cpu does).
+    Variant(Option<&'a str>),
+    /// The opt-in checks over every member, on their own layer.
+    EveryMember,
+}
+
 impl LayerReport {
     /// The report of cargo's JSON messages in `logs` (several commands' output, in order): a unit
     /// counts once, compiled if any command compiled it.
@@ -107,9 +117,9 @@ impl LayerReport {
         )
     }
 
-    /// Each miss and what to do about it, for the variant named when known; empty when there
+    /// Each miss and what to do about it, for the builds the report is of; empty when there
     /// is none.
-    pub fn explain(&self, variant: Option<&str>) -> String {
+    pub fn explain(&self, builds: Builds) -> String {
         if self.misses.is_empty() {
             return String::new();
         }
@@ -124,24 +134,37 @@ impl LayerReport {
                 miss.features.join(", ")
             ));
         }
-        let (entry, verify) = match variant {
-            Some(variant) => (
-                format!("the variant `{variant}`"),
-                format!(
-                    "deps-layer verify --variant {}",
-                    crate::shell::word(variant)
-                ),
+        let stale = "Either the committed layer is stale (run `deps-layer generate` in the \
+                     workspace and commit its folder; `deps-layer check` in CI catches this)";
+        let cause = match builds {
+            // The plan renders that layer from the very `--workspace` builds the checks run,
+            // so only a stale layer (or a hand edit) explains a miss.
+            Builds::EveryMember => format!(
+                "{stale}, or it was edited by hand. `deps-layer verify --variant workspace` \
+                 compares each unit with the layer's."
             ),
-            None => ("its variant".to_string(), "deps-layer verify".to_string()),
+            Builds::Variant(variant) => {
+                let (entry, verify) = match variant {
+                    Some(variant) => (
+                        format!("the variant `{variant}`"),
+                        format!(
+                            "deps-layer verify --variant {}",
+                            crate::shell::word(variant)
+                        ),
+                    ),
+                    None => ("its variant".to_string(), "deps-layer verify".to_string()),
+                };
+                format!(
+                    "{stale}, or the build selects packages or features its variant does not \
+                     name (add them to {entry} in the root Cargo.toml's \
+                     [workspace.metadata.variants], then generate). `{verify}` compares each \
+                     unit with the layer's."
+                )
+            }
         };
         text.push_str(&format!(
             "  The layer {layer} does not hold these units as this build needs them, so every \
-             build of it compiles them again. Either the committed layer is stale (run \
-             `deps-layer generate` in the workspace and commit its folder; `deps-layer check` \
-             in CI catches this), or the build selects packages or features its variant does \
-             not name (add them to {entry} in the root Cargo.toml's \
-             [workspace.metadata.variants], then generate). `{verify}` compares each unit with \
-             the layer's.\n",
+             build of it compiles them again. {cause}\n",
             layer = self.layer
         ));
         text
@@ -205,18 +228,21 @@ mod tests {
             report.summary(),
             "layer deps-x: 1 of 2 external units compiled, 1 workspace units"
         );
-        let explained = report.explain(Some("cuda"));
+        let explained = report.explain(Builds::Variant(Some("cuda")));
         assert!(
             explained.contains("compiled again: serde@1.0.228 (custom-build, host"),
             "{explained}"
         );
         assert!(explained.contains("deps-layer generate"), "{explained}");
         assert!(explained.contains("variant `cuda`"), "{explained}");
-        assert!(
-            report.explain(None).contains("add them to its variant"),
-            "{}",
-            report.explain(None)
-        );
+        let unnamed = report.explain(Builds::Variant(None));
+        assert!(unnamed.contains("add them to its variant"), "{unnamed}");
+        // every member's checks: their layer comes from their own builds, so only regenerating
+        // applies, and verify names them
+        let every = report.explain(Builds::EveryMember);
+        assert!(every.contains("deps-layer generate"), "{every}");
+        assert!(every.contains("--variant workspace"), "{every}");
+        assert!(!every.contains("[workspace.metadata.variants]"), "{every}");
     }
 
     #[test]
@@ -227,6 +253,9 @@ mod tests {
         );
         let parsed: LayerReport = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(parsed, report);
-        assert_eq!(LayerReport::of_artifacts("l", &[]).explain(Some("v")), "");
+        assert_eq!(
+            LayerReport::of_artifacts("l", &[]).explain(Builds::Variant(Some("v"))),
+            ""
+        );
     }
 }

@@ -105,14 +105,15 @@ fn never_rewritten(relative: &Path, rebuildable: &Rebuildable) -> bool {
     if let Some(at) = parts.iter().position(|part| *part == "build")
         && let Some(folder) = parts.get(at + 1).filter(|_| parts.len() > at + 2)
     {
-        return package_of_build_folder(folder)
+        return package_of_unit_folder(folder)
             .is_some_and(|package| !rebuildable.packages.contains(package));
     }
     false
 }
 
+/// The package of a unit's folder in `build/` or `.fingerprint/`:
 /// `helix-term-0123456789abcdef` -> `helix-term`.
-fn package_of_build_folder(folder: &str) -> Option<&str> {
+pub(crate) fn package_of_unit_folder(folder: &str) -> Option<&str> {
     let (package, hash) = folder.rsplit_once('-')?;
     (hash.len() == 16 && hash.bytes().all(|byte| byte.is_ascii_hexdigit())).then_some(package)
 }

@@ -42,8 +42,9 @@ enum Command {
     /// (crane's cargoBuildLog), and write the report; or check a report written before.
     LayerReport(LayerReportArgs),
     /// Prepare one step of a variant's chain of member steps in the current folder (the flake
-    /// runs it before cargo): stand-in targets for the later members, and the step's own
-    /// member's files marked as modified now, so cargo compiles that member again.
+    /// runs it before cargo): stand-in targets for the later members, the target folder from the
+    /// previous step's, and cargo's record of the step's own units removed, so cargo compiles
+    /// that member again.
     MemberStep(MemberStepArgs),
     /// After a member step's build: replace every file of the target folder that is byte for
     /// byte the one at the same place in the previous step's stored folder by a link to it, so
@@ -76,7 +77,7 @@ struct MemberStepArgs {
     /// folder starts from it, linking what this step's build never writes and copying the rest.
     #[arg(long)]
     link_from: Option<PathBuf>,
-    /// The target folder the step builds in (with --link-from; it must not exist yet).
+    /// The target folder the step builds in (with --link-from it must not exist yet).
     #[arg(long, default_value = "target")]
     target: PathBuf,
 }
@@ -85,8 +86,12 @@ struct MemberStepArgs {
 struct LayerReportArgs {
     /// The variant whose build this is, named in the fix a miss prints (a package leaves it out:
     /// a variant without features builds the very package cpu does).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "every_member")]
     variant: Option<String>,
+    /// The build is the checks over every member (`workspace-checks = true`), on their own
+    /// layer: a miss there means a stale layer, never a variant's selection.
+    #[arg(long)]
+    every_member: bool,
     /// The layer's flake output (deps-cuda); required with --log.
     #[arg(long, required_unless_present = "check")]
     layer: Option<String>,
@@ -286,7 +291,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })?;
             }
             eprintln!("{}", report.summary());
-            eprint!("{}", report.explain(args.variant.as_deref()));
+            let builds = if args.every_member {
+                deps_layer::layer_report::Builds::EveryMember
+            } else {
+                deps_layer::layer_report::Builds::Variant(args.variant.as_deref())
+            };
+            eprint!("{}", report.explain(builds));
             let fails = args.check.is_some() || args.on_miss == OnMiss::Error;
             Ok(if fails && !report.misses.is_empty() {
                 ExitCode::from(1)
@@ -299,7 +309,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 serde_json::from_str(&args.steps).map_err(|err| {
                     anyhow::anyhow!("--steps is not a plan's memberSteps list: {err}")
                 })?;
-            let staged = deps_layer::member_steps::stage(&args.root, &steps, args.index)?;
+            let stand_ins = deps_layer::member_steps::stage(&args.root, &steps, args.index)?;
             if let Some(previous) = &args.link_from {
                 let rebuildable = deps_layer::member_steps::rebuildable(&steps, args.index);
                 let carried =
@@ -311,13 +321,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     carried.copied
                 );
             }
+            let removed = deps_layer::member_steps::invalidate(&args.target, &steps, args.index)?;
             eprintln!(
-                "member step {} of {}: {} ({} files marked modified, {} stand-in targets for the later members)",
+                "member step {} of {}: {} ({} of its units to compile again, {} stand-in targets for the later members)",
                 args.index + 1,
                 steps.len(),
                 steps[args.index].name,
-                staged.touched,
-                staged.stand_ins.len()
+                removed,
+                stand_ins.len()
             );
             Ok(ExitCode::SUCCESS)
         }

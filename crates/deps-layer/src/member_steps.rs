@@ -6,12 +6,15 @@
 //! Every step runs the variant's full cargo command, so features unify as in the real build and
 //! every external unit is the layer's. A step holds the real files of its member and of those
 //! before it; the members after it get stand-in targets ([`stage`]). Nix gives every source
-//! file the same modification time and crane's artifact archives carry that time too, so cargo,
-//! which judges path crates by modification time, would take a member's stand-in build of an
-//! earlier step as fresh: [`stage`] marks the step's own member's files as modified now, so
-//! cargo compiles exactly that member again, and the members after it that depend on it. The
-//! stand-ins carry the source's time, so one compiled before stays fresh unless what it depends
-//! on changed.
+//! file the same modification time and the store gives every stored output that time too, so
+//! cargo, which judges path crates by modification time, would take a member's stand-in build
+//! of an earlier step as fresh. [`invalidate`] removes cargo's record of the step's own units
+//! from the target folder, so cargo compiles exactly that member again, and the members after
+//! it that depend on it. The sources keep Nix's time: a time set in one step would be recorded
+//! with the member's build (a build script without `rerun-if` lines is keyed by its package's
+//! newest file) and differ from the stored source's in every later step, compiling the member
+//! again there. The stand-ins carry the source's time too, so one compiled before stays fresh
+//! unless what it depends on changed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
@@ -374,16 +377,11 @@ fn targets(root: &Path, package: &crate::metadata::Package) -> Vec<StepTarget> {
 }
 
 /// Prepares a step in a copy of the workspace at `root` holding the real files of the steps up
-/// to `index`: stand-in targets for the members after it, and the step's own files marked as
-/// modified now. Refuses to write a stand-in over a file that exists (the step's source would
-/// then hold a later member's files, which an edit of that member must not reach).
-pub fn stage(root: &Path, steps: &[MemberStep], index: usize) -> Result<StagedStep> {
-    let Some(own) = steps.get(index) else {
-        return Err(Error::Output {
-            command: "deps-layer member-step".into(),
-            message: format!("no step {index}: the chain has {} steps", steps.len()),
-        });
-    };
+/// to `index`: stand-in targets for the members after it. Refuses to write a stand-in over a
+/// file that exists (the step's source would then hold a later member's files, which an edit of
+/// that member must not reach).
+pub fn stage(root: &Path, steps: &[MemberStep], index: usize) -> Result<Vec<PathBuf>> {
+    let own = step_at(steps, index)?;
     let mut stand_ins = Vec::new();
     for step in &steps[index + 1..] {
         for target in &step.targets {
@@ -401,13 +399,6 @@ pub fn stage(root: &Path, steps: &[MemberStep], index: usize) -> Result<StagedSt
             stand_ins.push((path, target.stand_in()));
         }
     }
-    // Marked before the stand-ins are written: a stand-in inside the step's own folder (its
-    // member's binary, compiled by a later step) keeps the source's time.
-    let now = std::time::SystemTime::now();
-    let mut touched = 0;
-    for owned in &own.paths {
-        touched += mark_modified(&root.join(owned), now)?;
-    }
     for (path, content) in &stand_ins {
         crate::output::write_file(path, content)?;
         // A stand-in never changes, so it carries the source's time: the stand-in an earlier
@@ -417,24 +408,87 @@ pub fn stage(root: &Path, steps: &[MemberStep], index: usize) -> Result<StagedSt
             std::time::UNIX_EPOCH + std::time::Duration::from_secs(1),
         )?;
     }
-    Ok(StagedStep {
-        stand_ins: stand_ins.into_iter().map(|(path, _)| path).collect(),
-        touched,
+    Ok(stand_ins.into_iter().map(|(path, _)| path).collect())
+}
+
+fn step_at(steps: &[MemberStep], index: usize) -> Result<&MemberStep> {
+    steps.get(index).ok_or_else(|| Error::Output {
+        command: "deps-layer member-step".into(),
+        message: format!("no step {index}: the chain has {} steps", steps.len()),
     })
 }
 
-#[derive(Debug)]
-pub struct StagedStep {
-    pub stand_ins: Vec<PathBuf>,
-    /// Files of the step's own member marked as modified now.
-    pub touched: usize,
+/// Removes cargo's record (its `.fingerprint/<package>-<hash>` folder) of every unit of step
+/// `index`'s own members from the target folder, so cargo compiles them again: all of them, or
+/// for a step of binaries alone (a member's `main.rs` after its library) those binaries.
+/// Returns how many units were removed.
+pub fn invalidate(target: &Path, steps: &[MemberStep], index: usize) -> Result<usize> {
+    let own = step_at(steps, index)?;
+    let binaries_only = own.targets.iter().all(|target| target.kind == "bin");
+    let binaries: BTreeSet<String> = own
+        .targets
+        .iter()
+        .filter(|target| target.kind == "bin")
+        .map(|target| format!("bin-{}", target.name))
+        .collect();
+    let mut removed = 0;
+    for records in fingerprint_folders(target)? {
+        for unit in read_dir_sorted(&records)? {
+            let name = file_name(&unit);
+            let Some(package) = crate::linked_artifacts::package_of_unit_folder(&name) else {
+                continue;
+            };
+            if !own.members.iter().any(|member| member == package) {
+                continue;
+            }
+            if binaries_only {
+                let files = read_dir_sorted(&unit)?;
+                let is_own_binary = files.iter().any(|file| binaries.contains(&file_name(file)));
+                if !is_own_binary {
+                    continue;
+                }
+            }
+            std::fs::remove_dir_all(&unit).map_err(|source| Error::Write {
+                path: unit.clone(),
+                source,
+            })?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
-/// Sets the modification time of every file under `path` (or of `path`) to `time`.
-fn mark_modified(path: &Path, time: std::time::SystemTime) -> Result<usize> {
-    let metadata = match std::fs::symlink_metadata(path) {
-        Ok(metadata) => metadata,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// cargo's `.fingerprint` folders in a target folder: one per profile folder
+/// (`release/.fingerprint`, and `<triple>/release/.fingerprint` for a build with --target).
+fn fingerprint_folders(target: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut folders = vec![(target.to_path_buf(), 0)];
+    while let Some((folder, depth)) = folders.pop() {
+        for entry in read_dir_sorted(&folder)? {
+            if !entry.is_dir() || entry.is_symlink() {
+                continue;
+            }
+            if entry.file_name().is_some_and(|name| name == ".fingerprint") {
+                found.push(entry);
+            } else if depth < 2 {
+                folders.push((entry, depth + 1));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn read_dir_sorted(path: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
             return Err(Error::Read {
                 path: path.to_path_buf(),
@@ -442,26 +496,16 @@ fn mark_modified(path: &Path, time: std::time::SystemTime) -> Result<usize> {
             });
         }
     };
-    if metadata.is_dir() {
-        let entries = std::fs::read_dir(path).map_err(|source| Error::Read {
+    let mut all = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut count = 0;
-        for entry in entries {
-            let entry = entry.map_err(|source| Error::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            count += mark_modified(&entry.path(), time)?;
-        }
-        return Ok(count);
+        all.push(entry.path());
     }
-    if !metadata.is_file() {
-        return Ok(0);
-    }
-    set_modified(path, time)?;
-    Ok(1)
+    all.sort();
+    Ok(all)
 }
 
 fn set_modified(path: &Path, time: std::time::SystemTime) -> Result<()> {

@@ -2,7 +2,7 @@
 //! same source folder holding the real files of its member and those before it (the rest of the
 //! members as manifests only), every source file at Nix's modification time (1 s after the
 //! epoch), the target folder carried from the step before with crane's archive time (the same),
-//! and `member_steps::stage` before cargo. For each step the list of members cargo compiled is
+//! and `member_steps::stage` and `invalidate` before cargo. For each step the list of members cargo compiled is
 //! the expected one (crane's `compilesFresh` idea), no external unit is compiled, an edit reaches
 //! the steps from its member's on and none before, and the binary reflects every edit.
 
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::Fixture;
-use deps_layer::member_steps::{MemberStep, rebuildable, stage};
+use deps_layer::member_steps::{MemberStep, invalidate, rebuildable, stage};
 use deps_layer::plan_file::PlanFile;
 
 /// Sets every file and folder under `dir` to Nix's (and crane's archives') modification time.
@@ -226,9 +226,6 @@ impl Chain {
         }
         nix_time(&self.source);
         stage(&self.source, &self.steps, index).unwrap();
-        if !marked {
-            nix_time(&self.source);
-        }
         let previous = if index == 0 {
             self.layer.clone()
         } else {
@@ -256,6 +253,15 @@ impl Chain {
                         .unwrap();
                 assert!(carried.linked > 0, "{carried:?}");
             }
+        }
+        if marked {
+            // the layer holds no member's unit; every later step's folder holds its own
+            let removed = invalidate(&target, &self.steps, index).unwrap();
+            assert_eq!(
+                removed == 0,
+                index == 0,
+                "step {index}: {removed} units removed"
+            );
         }
         let output = self.cargo(&self.source, &target, &self.cargo_args);
         match self.carry {
@@ -377,7 +383,8 @@ fn diamond_edits(carry: Carry) {
         expected("top-1", "bin-1", "left-1", "base-1", "seed")
     );
 
-    // Without its files marked modified a step takes its member's stand-in from the step
+    // Without cargo's record of its units removed a step takes its member's stand-in from the
+    // step before as fresh (every file has the same time):
     // before as fresh: the hazard `stage` removes.
     let unmarked = chain.run(1, false);
     assert!(!unmarked.members_compiled.contains("left"), "{unmarked:?}");
