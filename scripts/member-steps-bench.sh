@@ -11,7 +11,8 @@
 #   scripts/member-steps-bench.sh WORKSPACE VARIANT FILE...   (files relative to WORKSPACE)
 #
 # Env: OUT (default /tmp/member-steps-bench), NIX_EVAL (default ../shared/nix-eval, after
-# setup-build.sh), OVERRIDES (more nix flags, e.g. the library input of an adopted workspace).
+# setup-build.sh), OVERRIDES (more nix flags, e.g. the library input of an adopted workspace),
+# HOST_FLOOR=0 to leave out cargo on the host.
 set -euo pipefail
 checkout=$(cd "$(dirname "$0")/.." && pwd)
 harness=$(cd "${NIX_EVAL:-$checkout/../shared/nix-eval}" && pwd)
@@ -84,6 +85,7 @@ for mode in chain single; do
   done
 done
 
+[[ ${HOST_FLOOR:-1} == 1 ]] || exit 0
 ws="$out/ws-cargo"
 copy_ws "$ws"
 (cd "$ws" && cargo build -q --release "${cargo_args[@]}")
