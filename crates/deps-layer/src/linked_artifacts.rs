@@ -4,12 +4,14 @@
 //! change to the stored one. So a step reads the external units from the unpacked layer in place
 //! instead of decompressing the layer and every step before it, and stores only what it built.
 //!
-//! rustc refuses to write an output that is a link to a read-only file, so only the units no
-//! build of this step can compile again are links: external libraries and build script outputs
-//! (every one is the layer's: a step compiles no external unit) and the libraries of members of
-//! the steps before. The members of this step and of the later ones (compiled here, or as
-//! stand-ins when what they depend on changes) get copies, as does everything cargo rewrites in
-//! place (fingerprints, dependency files, uplifted outputs).
+//! Only libraries are links (`deps/*.rlib`, `.rmeta`, `.so`: most of a target folder's bytes),
+//! and only those no build of this step compiles again: the external ones (every one is the
+//! layer's: a step compiles no external unit) and those of the members of the steps before.
+//! rustc refuses to write an output that is a link to a read-only file, so a unit compiled again
+//! by mistake fails loudly instead of writing into the store. The members of this step and of the
+//! later ones (compiled here, or as stand-ins when what they depend on changes) get copies, as
+//! does everything else: fingerprints and dependency files, which cargo rewrites in place, and
+//! build scripts' folders, whose outputs a build script run again would write through a link.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,8 +23,6 @@ use crate::error::{Error, Result};
 pub struct Rebuildable {
     /// Library crate names (`knn_core`): their `deps/lib<name>-<hash>.rlib` and the like.
     pub crates: BTreeSet<String>,
-    /// Package names (`knn-core`): their build script folders `build/<name>-<hash>`.
-    pub packages: BTreeSet<String>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -81,7 +81,19 @@ fn carry_dir(
             carried.copied += 1;
         }
     }
-    Ok(())
+    // A folder's time is a unit's too (a build script's `out`): the stored one, as for files.
+    let stored_time = std::fs::metadata(&from)
+        .and_then(|metadata| metadata.modified())
+        .map_err(|source| Error::Read {
+            path: from.clone(),
+            source,
+        })?;
+    std::fs::File::open(&to)
+        .and_then(|folder| folder.set_modified(stored_time))
+        .map_err(|source| Error::Write {
+            path: to.clone(),
+            source,
+        })
 }
 
 /// Whether no build of this step writes the file at `relative` (inside a target folder) again.
@@ -101,13 +113,8 @@ fn never_rewritten(relative: &Path, rebuildable: &Rebuildable) -> bool {
             .and_then(|rest| rest.split(['-', '.']).next());
         return library && crate_name.is_some_and(|name| !rebuildable.crates.contains(name));
     }
-    // build/<package>-<hash>/...: a build script, its outputs and what it generated
-    if let Some(at) = parts.iter().position(|part| *part == "build")
-        && let Some(folder) = parts.get(at + 1).filter(|_| parts.len() > at + 2)
-    {
-        return package_of_unit_folder(folder)
-            .is_some_and(|package| !rebuildable.packages.contains(package));
-    }
+    // Everything else is copied, build scripts' folders included: a build script that ran
+    // again would write its outputs through a link, into the store when the build runs as root.
     false
 }
 
@@ -203,10 +210,39 @@ fn read_dir(path: &Path) -> Result<Vec<std::fs::DirEntry>> {
     Ok(all)
 }
 
+/// A link to a stored file, itself with the stored file's time: cargo reads some times without
+/// following links (a build script run's `invoked.timestamp`), and a link made now would make
+/// every unit after that build script look stale.
 fn symlink(stored: &Path, at: &Path) -> Result<()> {
     std::os::unix::fs::symlink(stored, at).map_err(|source| Error::Write {
         path: at.to_path_buf(),
         source,
+    })?;
+    let modified = std::fs::metadata(stored)
+        .and_then(|metadata| metadata.modified())
+        .map_err(|source| Error::Read {
+            path: stored.to_path_buf(),
+            source,
+        })?;
+    let since_epoch = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let time = rustix::fs::Timespec {
+        tv_sec: since_epoch.as_secs() as i64,
+        tv_nsec: since_epoch.subsec_nanos() as _,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        at,
+        &rustix::fs::Timestamps {
+            last_access: time,
+            last_modification: time,
+        },
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|errno| Error::Write {
+        path: at.to_path_buf(),
+        source: errno.into(),
     })
 }
 
@@ -246,7 +282,6 @@ mod tests {
     fn rebuildable() -> Rebuildable {
         Rebuildable {
             crates: ["knn_server".to_string()].into(),
-            packages: ["knn-server".to_string()].into(),
         }
     }
 
@@ -259,14 +294,9 @@ mod tests {
         assert!(linked(
             "x86_64-unknown-linux-gnu/release/deps/libserde-0123.rlib"
         ));
-        assert!(linked("release/build/ring-0123456789abcdef/out/libring.a"));
-        assert!(linked(
-            "release/build/ring-0123456789abcdef/build-script-build"
-        ));
         // the members this step or a later one compiles
         assert!(!linked("release/deps/libknn_server-0123456789abcdef.rlib"));
         assert!(!linked("release/deps/libknn_server.so"));
-        assert!(!linked("release/build/knn-server-0123456789abcdef/output"));
         // rewritten in place, or outputs cargo uplifts
         assert!(!linked("release/deps/serde-0123456789abcdef.d"));
         assert!(!linked(
@@ -274,6 +304,11 @@ mod tests {
         ));
         assert!(!linked("release/libknn_core.rlib"));
         assert!(!linked("release/deps/knn_server-0123456789abcdef"));
-        assert!(!linked("release/build/not-a-hash/output"));
+        // build scripts' folders, whose files a script run again writes in place
+        assert!(!linked("release/build/ring-0123456789abcdef/out/libring.a"));
+        assert!(!linked("release/build/ring-0123456789abcdef/output"));
+        assert!(!linked(
+            "release/build/ring-0123456789abcdef/build-script-build"
+        ));
     }
 }

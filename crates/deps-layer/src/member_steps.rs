@@ -86,10 +86,6 @@ pub fn rebuildable(steps: &[MemberStep], index: usize) -> crate::linked_artifact
             .filter(|target| target.is_library())
             .map(|target| target.name.replace('-', "_"))
             .collect(),
-        packages: later
-            .iter()
-            .flat_map(|step| step.members.iter().cloned())
-            .collect(),
     }
 }
 
