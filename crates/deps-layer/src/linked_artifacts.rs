@@ -4,21 +4,20 @@
 //! change to the stored one. So a step reads the external units from the unpacked layer in place
 //! instead of decompressing the layer and every step before it, and stores only what it built.
 //!
-//! Only libraries are links (`deps/*.rlib`, `.rmeta`, `.so`: most of a target folder's bytes),
-//! and only those no build of this step compiles again: the external ones (every one is the
-//! layer's: a step compiles no external unit) and those of the members of the steps before.
-//! rustc refuses to write an output that is a link to a read-only file, so a unit compiled again
-//! by mistake fails loudly instead of writing into the store. The members of this step and of the
-//! later ones (compiled here, or as stand-ins when what they depend on changes) get copies, as
-//! does everything else: fingerprints and dependency files, which cargo rewrites in place, and
-//! build scripts' folders, whose outputs a build script run again would write through a link.
+//! Only external libraries are links (`deps/*.rlib`, `.rmeta`, `.so`: most of a target folder's
+//! bytes): every one is the layer's, and a step compiles no external unit. rustc refuses to write
+//! an output that is a link to a read-only file, so one compiled again by mistake fails loudly
+//! instead of writing into the store. The members' libraries are copies (a step compiles its
+//! own, and others can compile again: `member_steps::rebuildable`), as is everything else:
+//! fingerprints and dependency files, which cargo rewrites in place, and build scripts' folders,
+//! whose outputs a build script run again would write through a link.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// The members a step may compile again: its own and every later step's.
+/// The libraries a step may compile again: the members'.
 #[derive(Debug, Default, Clone)]
 pub struct Rebuildable {
     /// Library crate names (`knn_core`): their `deps/lib<name>-<hash>.rlib` and the like.

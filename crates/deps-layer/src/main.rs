@@ -311,7 +311,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })?;
             let stand_ins = deps_layer::member_steps::stage(&args.root, &steps, args.index)?;
             if let Some(previous) = &args.link_from {
-                let rebuildable = deps_layer::member_steps::rebuildable(&steps, args.index);
+                let rebuildable = deps_layer::member_steps::rebuildable(&steps);
                 let carried =
                     deps_layer::linked_artifacts::inherit(previous, &args.target, &rebuildable)?;
                 eprintln!(

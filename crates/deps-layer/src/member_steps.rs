@@ -75,12 +75,14 @@ impl StepTarget {
     }
 }
 
-/// The members step `index` may compile again (its own, and the later ones' stand-ins when
-/// what they depend on changes): what its artifacts must not link to stored files.
-pub fn rebuildable(steps: &[MemberStep], index: usize) -> crate::linked_artifacts::Rebuildable {
-    let later = steps.get(index..).unwrap_or_default();
+/// The libraries a step may compile again, which its target folder must hold as copies, not
+/// links: every member's. Its own and the later members' (as stand-ins) compile in the step;
+/// an earlier member's can too, outside Nix's sandbox, where each derivation builds in a folder
+/// of its own and cargo keeps a file a member reads from outside its package (a workspace
+/// `languages.toml`) by the absolute path of the step that compiled it.
+pub fn rebuildable(steps: &[MemberStep]) -> crate::linked_artifacts::Rebuildable {
     crate::linked_artifacts::Rebuildable {
-        crates: later
+        crates: steps
             .iter()
             .flat_map(|step| &step.targets)
             .filter(|target| target.is_library())

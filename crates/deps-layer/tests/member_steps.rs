@@ -247,7 +247,7 @@ impl Chain {
         match self.carry {
             Carry::Archived => copy_all(&previous, &target),
             Carry::Linked => {
-                let rebuildable = rebuildable(&self.steps, index);
+                let rebuildable = rebuildable(&self.steps);
                 let carried =
                     deps_layer::linked_artifacts::inherit(&previous, &target, &rebuildable)
                         .unwrap();
