@@ -84,6 +84,9 @@
               ${reportCommand layerMiss ""}
             ''
           );
+        # A step's output is a target folder for the next step, never run: stdenv's fixup would
+        # only walk its thousands of links one process each (seconds a step).
+        dontFixup = true;
         installPhaseCommand = ''
           ${tool.meta.mainProgram} link-unchanged --previous ${previous}/target --target "''${CARGO_TARGET_DIR:-target}"
           mkdir -p "$out"
