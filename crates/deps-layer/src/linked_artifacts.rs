@@ -58,7 +58,7 @@ fn carry_dir(
         source,
     })?;
     let from = previous.join(relative);
-    for entry in read_dir(&from)? {
+    for entry in read_dir_sorted(&from)? {
         let name = entry.file_name();
         // cargo's build locks: one left from the stored build would look held.
         if name == ".cargo-lock" {
@@ -117,13 +117,6 @@ fn never_rewritten(relative: &Path, rebuildable: &Rebuildable) -> bool {
     false
 }
 
-/// The package of a unit's folder in `build/` or `.fingerprint/`:
-/// `helix-term-0123456789abcdef` -> `helix-term`.
-pub(crate) fn package_of_unit_folder(folder: &str) -> Option<&str> {
-    let (package, hash) = folder.rsplit_once('-')?;
-    (hash.len() == 16 && hash.bytes().all(|byte| byte.is_ascii_hexdigit())).then_some(package)
-}
-
 /// Replaces every file in `target` that is byte for byte the file at the same place in the
 /// stored folder `previous` by a link to the stored one, so the step's output holds only what
 /// its build wrote. Links already in `target` stay. Returns how many files were linked.
@@ -139,7 +132,7 @@ fn link_unchanged_dir(
     relative: &Path,
     linked: &mut usize,
 ) -> Result<()> {
-    for entry in read_dir(&target.join(relative))? {
+    for entry in read_dir_sorted(&target.join(relative))? {
         let relative = relative.join(entry.file_name());
         let path = target.join(&relative);
         let file_type = entry.file_type().map_err(|source| Error::Read {
@@ -194,7 +187,8 @@ fn resolve(path: &Path) -> Result<PathBuf> {
     })
 }
 
-fn read_dir(path: &Path) -> Result<Vec<std::fs::DirEntry>> {
+/// A folder's entries, by name.
+pub(crate) fn read_dir_sorted(path: &Path) -> Result<Vec<std::fs::DirEntry>> {
     let entries = std::fs::read_dir(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::layer_contents::VariantUnits;
 use crate::layer_settings::StepGrouping;
+use crate::linked_artifacts::read_dir_sorted;
 use crate::metadata::Metadata;
 
 /// One step of a variant's chain.
@@ -432,16 +433,18 @@ pub fn invalidate(target: &Path, steps: &[MemberStep], index: usize) -> Result<u
     let mut removed = 0;
     for records in fingerprint_folders(target)? {
         for unit in read_dir_sorted(&records)? {
-            let name = file_name(&unit);
-            let Some(package) = crate::linked_artifacts::package_of_unit_folder(&name) else {
+            let name = unit.file_name().to_string_lossy().into_owned();
+            let Some(package) = package_of_unit_folder(&name) else {
                 continue;
             };
             if !own.members.iter().any(|member| member == package) {
                 continue;
             }
+            let unit = unit.path();
             if binaries_only {
-                let files = read_dir_sorted(&unit)?;
-                let is_own_binary = files.iter().any(|file| binaries.contains(&file_name(file)));
+                let is_own_binary = read_dir_sorted(&unit)?
+                    .iter()
+                    .any(|file| binaries.contains(&*file.file_name().to_string_lossy()));
                 if !is_own_binary {
                     continue;
                 }
@@ -456,54 +459,37 @@ pub fn invalidate(target: &Path, steps: &[MemberStep], index: usize) -> Result<u
     Ok(removed)
 }
 
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default()
+/// The package of a unit's folder in `.fingerprint/`: `helix-term-0123456789abcdef` ->
+/// `helix-term`.
+fn package_of_unit_folder(folder: &str) -> Option<&str> {
+    let (package, hash) = folder.rsplit_once('-')?;
+    (hash.len() == 16 && hash.bytes().all(|byte| byte.is_ascii_hexdigit())).then_some(package)
 }
 
-/// cargo's `.fingerprint` folders in a target folder: one per profile folder
-/// (`release/.fingerprint`, and `<triple>/release/.fingerprint` for a build with --target).
+/// cargo's `.fingerprint` folders in a target folder (none when it does not exist yet): one per
+/// profile folder (`release/.fingerprint`, and `<triple>/release/.fingerprint` for a build with
+/// --target).
 fn fingerprint_folders(target: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
+    if !target.is_dir() {
+        return Ok(found);
+    }
     let mut folders = vec![(target.to_path_buf(), 0)];
     while let Some((folder, depth)) = folders.pop() {
         for entry in read_dir_sorted(&folder)? {
-            if !entry.is_dir() || entry.is_symlink() {
+            let is_folder = entry.file_type().is_ok_and(|kind| kind.is_dir());
+            if !is_folder {
                 continue;
             }
-            if entry.file_name().is_some_and(|name| name == ".fingerprint") {
-                found.push(entry);
+            if entry.file_name() == ".fingerprint" {
+                found.push(entry.path());
             } else if depth < 2 {
-                folders.push((entry, depth + 1));
+                folders.push((entry.path(), depth + 1));
             }
         }
     }
     found.sort();
     Ok(found)
-}
-
-fn read_dir_sorted(path: &Path) -> Result<Vec<PathBuf>> {
-    let entries = match std::fs::read_dir(path) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(Error::Read {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let mut all = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        all.push(entry.path());
-    }
-    all.sort();
-    Ok(all)
 }
 
 fn set_modified(path: &Path, time: std::time::SystemTime) -> Result<()> {
