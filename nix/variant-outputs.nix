@@ -59,7 +59,7 @@
       if chain == null
       then layer
       else null;
-    # the last step's staging: its own member's files marked modified
+    # the last step's staging: the last step's artifacts linked, its own units to compile again
     memberStage =
       if chain == null
       then null
