@@ -30,6 +30,10 @@ pub struct Carried {
     pub copied: usize,
 }
 
+/// The file `inherit` leaves in the target folder it made: `link_unchanged` replaces files only
+/// in such a folder, never in one it did not make.
+pub const CARRIED_MARKER: &str = ".deps-layer-carried";
+
 /// Fills `target` (created, must not exist) from the stored folder `previous`: links for the
 /// files no build of this step rewrites, copies of the rest, each with its stored time.
 pub fn inherit(previous: &Path, target: &Path, rebuildable: &Rebuildable) -> Result<Carried> {
@@ -42,6 +46,10 @@ pub fn inherit(previous: &Path, target: &Path, rebuildable: &Rebuildable) -> Res
     }
     let mut carried = Carried::default();
     carry_dir(previous, target, Path::new(""), rebuildable, &mut carried)?;
+    crate::output::write_file(
+        &target.join(CARRIED_MARKER),
+        "target folder carried by deps-layer member-step --link-from\n",
+    )?;
     Ok(carried)
 }
 
@@ -121,6 +129,15 @@ fn never_rewritten(relative: &Path, rebuildable: &Rebuildable) -> bool {
 /// stored folder `previous` by a link to the stored one, so the step's output holds only what
 /// its build wrote. Links already in `target` stay. Returns how many files were linked.
 pub fn link_unchanged(target: &Path, previous: &Path) -> Result<usize> {
+    if !target.join(CARRIED_MARKER).is_file() {
+        return Err(Error::Refused {
+            path: target.to_path_buf(),
+            reason: format!(
+                "it has no {CARRIED_MARKER}: only a target folder `deps-layer member-step \
+                 --link-from` made has its files replaced by links"
+            ),
+        });
+    }
     let mut linked = 0;
     link_unchanged_dir(target, previous, Path::new(""), &mut linked)?;
     Ok(linked)
@@ -276,6 +293,19 @@ mod tests {
         Rebuildable {
             crates: ["knn_server".to_string()].into(),
         }
+    }
+
+    #[test]
+    fn linking_unchanged_files_refuses_a_folder_it_did_not_carry() {
+        let previous = tempfile::tempdir().unwrap();
+        let target = tempfile::tempdir().unwrap();
+        std::fs::write(previous.path().join("notes.txt"), "same").unwrap();
+        std::fs::write(target.path().join("notes.txt"), "same").unwrap();
+        let err = link_unchanged(target.path(), previous.path()).unwrap_err();
+        assert!(err.to_string().contains(CARRIED_MARKER), "{err}");
+        // untouched: still the user's file, not a link
+        let kept = std::fs::symlink_metadata(target.path().join("notes.txt")).unwrap();
+        assert!(kept.is_file());
     }
 
     #[test]
