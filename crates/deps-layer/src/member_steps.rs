@@ -42,7 +42,8 @@ pub struct MemberStep {
     #[serde(default)]
     pub output: String,
     /// The files the step owns, relative to the workspace root: the member's folder, or for a
-    /// member at the root its targets' folders and files. Files no step owns belong to the first.
+    /// member at the root its targets' folders and files; for a binaries' step its binaries'
+    /// files, or their folders under `src/bin`. Files no step owns belong to the first.
     pub paths: Vec<String>,
     /// The member's targets, for the stand-ins the earlier steps compile in its place.
     pub targets: Vec<StepTarget>,
@@ -199,7 +200,14 @@ pub fn member_steps(
                             })
                         })
                         .collect();
-                    (bins.iter().map(|bin| bin.path.clone()).collect(), bins)
+                    let paths = package
+                        .targets
+                        .iter()
+                        .filter(|target| names.contains(&target.name))
+                        .filter(|target| target.kind.iter().any(|kind| kind == "bin"))
+                        .filter_map(|target| binary_path(root, package, target))
+                        .collect();
+                    (paths, bins)
                 }
             };
             let binaries = is_binaries(&part, package);
@@ -359,6 +367,27 @@ fn owned_paths(root: &Path, package: &crate::metadata::Package) -> Vec<String> {
         .collect()
 }
 
+/// What a binaries' step owns of one binary: the folder cargo's layout gives a binary with
+/// modules of its own (`src/bin/<name>/main.rs`, its modules beside it), so an edit of any of
+/// them rebuilds only that step; otherwise its file, since its folder holds the library's
+/// sources too (`src/main.rs` beside `src/lib.rs`).
+fn binary_path(
+    root: &Path,
+    package: &crate::metadata::Package,
+    binary: &crate::metadata::Target,
+) -> Option<String> {
+    let file = &binary.src_path;
+    let folder = file.parent()?;
+    let bin_folder = package.manifest_path.parent()?.join("src").join("bin");
+    let own_folder = file.file_name() == Some(std::ffi::OsStr::new("main.rs"))
+        && folder.parent() == Some(bin_folder.as_path())
+        && !package
+            .targets
+            .iter()
+            .any(|other| other.src_path != *file && other.src_path.starts_with(folder));
+    relative(root, if own_folder { folder } else { file })
+}
+
 fn targets(root: &Path, package: &crate::metadata::Package) -> Vec<StepTarget> {
     let mut targets: Vec<StepTarget> = package
         .targets
@@ -504,4 +533,61 @@ fn set_modified(path: &Path, time: std::time::SystemTime) -> Result<()> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::{Package, Target};
+
+    fn target(name: &str, kind: &str, path: &str) -> Target {
+        Target {
+            name: name.into(),
+            kind: vec![kind.into()],
+            crate_types: Vec::new(),
+            src_path: PathBuf::from("/ws").join(path),
+        }
+    }
+
+    fn package(targets: Vec<Target>) -> Package {
+        Package {
+            id: "tool 0.1.0 (path+file:///ws/tool)".into(),
+            name: "tool".into(),
+            version: "0.1.0".into(),
+            source: None,
+            targets,
+            features: BTreeMap::new(),
+            manifest_path: PathBuf::from("/ws/tool/Cargo.toml"),
+        }
+    }
+
+    #[test]
+    fn a_binary_owns_its_folder_under_src_bin_and_only_its_file_beside_the_library() {
+        let tool = package(vec![
+            target("tool", "lib", "tool/src/lib.rs"),
+            target("tool", "bin", "tool/src/main.rs"),
+            target("tool-cli", "bin", "tool/src/bin/tool-cli/main.rs"),
+            target("single", "bin", "tool/src/bin/single.rs"),
+            target("shared", "bin", "tool/src/bin/shared/main.rs"),
+            target("shared-test", "test", "tool/src/bin/shared/check.rs"),
+            target("elsewhere", "bin", "tool/cli/main.rs"),
+        ]);
+        let owned = |name: &str| {
+            let binary = tool
+                .targets
+                .iter()
+                .find(|t| t.name == name && t.kind == ["bin"])
+                .unwrap();
+            binary_path(Path::new("/ws"), &tool, binary)
+        };
+        assert_eq!(owned("tool-cli").as_deref(), Some("tool/src/bin/tool-cli"));
+        assert_eq!(owned("tool").as_deref(), Some("tool/src/main.rs"));
+        assert_eq!(owned("single").as_deref(), Some("tool/src/bin/single.rs"));
+        // another target's source lies in that folder: it stays with the library's step
+        assert_eq!(
+            owned("shared").as_deref(),
+            Some("tool/src/bin/shared/main.rs")
+        );
+        assert_eq!(owned("elsewhere").as_deref(), Some("tool/cli/main.rs"));
+    }
 }
