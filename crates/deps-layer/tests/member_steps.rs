@@ -317,7 +317,11 @@ impl Chain {
     }
 
     fn binary_output(&self) -> String {
-        let binary = self.artifacts.last().unwrap().join("release/top");
+        self.output_of("top")
+    }
+
+    fn output_of(&self, binary: &str) -> String {
+        let binary = self.artifacts.last().unwrap().join("release").join(binary);
         let output = Command::new(binary).output().unwrap();
         String::from_utf8(output.stdout).unwrap().trim().to_string()
     }
@@ -357,7 +361,13 @@ fn diamond_edits(carry: Carry) {
     // top's binary gets a step of its own after its library: nothing depends on it.
     assert_eq!(order, ["base", "left", "right", "top", "top-bin"]);
     assert_eq!(chain.steps[4].output, "cpu");
-    assert_eq!(chain.steps[4].paths, ["crates/top/src/main.rs"]);
+    // top's binary in a folder of its own brings the folder, its modules with it.
+    let mut binary_paths = chain.steps[4].paths.clone();
+    binary_paths.sort();
+    assert_eq!(
+        binary_paths,
+        ["crates/top/src/bin/top-report", "crates/top/src/main.rs"]
+    );
     assert_eq!(chain.steps[0].output, "cpu-member-base");
     assert_eq!(chain.steps[3].output, "cpu-member-top");
 
@@ -402,6 +412,22 @@ fn diamond_edits(carry: Carry) {
     assert_eq!(
         chain.binary_output(),
         expected("top-1", "bin-2", "left-1", "base-1", "seed")
+    );
+
+    // A module of the binary in its own folder: the last step alone too.
+    let changed = chain.edit(
+        "crates/top/src/bin/top-report/words.rs",
+        "report-1",
+        "report-2",
+    );
+    assert_eq!(changed, [false, false, false, false, true]);
+    assert_eq!(chain.run_from(4), [names(&["top"])]);
+    assert_eq!(
+        chain.output_of("top-report"),
+        format!(
+            "report-2 {}",
+            expected("top-1", "", "left-1", "base-1", "seed").trim_start()
+        )
     );
 
     // top's library: its step and the binary's.
