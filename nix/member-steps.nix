@@ -2,8 +2,8 @@
 # derivation per member in the plan's order, each on the previous step's artifacts (the first on
 # the variant's layer), running the variant's full cargo build with the real files of its member
 # and those before it; `deps-layer member-step` gives the later members stand-in targets and
-# marks the step's own files as modified, so cargo compiles that member again (Nix gives every
-# file the same time). An edit changes the source of its member's step and of those after it,
+# removes cargo's record of the step's own units, so cargo compiles that member again (Nix gives
+# every file the same time). An edit changes the source of its member's step and of those after it,
 # never one before. A step's target folder starts from the previous step's stored one with links
 # for what its build never writes (the layer's units, the earlier members' libraries) and stores
 # only what it built beside links: no step decompresses the layer or the steps before it.
@@ -24,6 +24,8 @@
   layer,
   # the variant's record (nix/lib/variant-records.nix)
   record,
+  # plan.json's `members` (name -> manifest): every member of the workspace
+  members,
   # `deps-layer layer-report` on $cargoBuildLog, as the package and checks run it, and what a
   # miss does (records.layerMiss: "warn", "error", or "off" for no report)
   reportCommand,
@@ -36,11 +38,12 @@
   # features keeps cpu's very derivations.
   stepsJSON = builtins.toJSON (map (step: removeAttrs step ["output"]) steps);
   files = (import ./lib).memberStepFiles;
+  others = files.otherMembers members steps;
 
   # The source of step INDEX: the workspace's files minus those the later members own, with
-  # their manifests kept so that cargo resolves the same graph.
+  # their manifests and the other members' folders kept so that cargo resolves the same graph.
   sourceOf = index: let
-    plan = files.stepPaths steps index;
+    plan = files.stepPaths steps others index;
     at = path: fileset.maybeMissing (root + "/${path}");
   in
     fileset.toSource {

@@ -48,7 +48,7 @@
       import ./member-steps.nix {
         inherit lib craneLib src layer record reportCommand;
         inherit (pkgs) runCommand zstd;
-        inherit (records) layerMiss;
+        inherit (records) layerMiss members;
         inherit (build) tool root;
         args = commonArgs;
       };

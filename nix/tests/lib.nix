@@ -1311,11 +1311,17 @@ let
       expected = [true true true true false];
     }
     {
-      name = "a step's source drops what later steps own, keeps their manifests and earlier paths inside them";
+      name = "a step's source drops what later steps own, keeps their manifests, earlier paths and other members' folders inside them";
       actual = {
-        first = lib.memberStepFiles.stepPaths cudaSteps 0;
-        last = lib.memberStepFiles.stepPaths cudaSteps 2;
-        nested = lib.memberStepFiles.stepPaths [{paths = ["crates/a/inner"];} {paths = ["crates/a"];} {paths = ["crates/ab"];}] 0;
+        first = lib.memberStepFiles.stepPaths cudaSteps [] 0;
+        last = lib.memberStepFiles.stepPaths cudaSteps [] 2;
+        nested = lib.memberStepFiles.stepPaths [{paths = ["crates/a/inner"];} {paths = ["crates/a"];} {paths = ["crates/ab"];}] ["crates/ab/fuzz" "fuzz"] 0;
+        others = lib.memberStepFiles.otherMembers {
+          a = "crates/a/Cargo.toml";
+          a-fuzz = "crates/a/fuzz/Cargo.toml";
+          root = "Cargo.toml";
+          b = "crates/b/Cargo.toml";
+        } [{members = ["a"];} {members = ["b"];}];
       };
       expected = {
         first = {
@@ -1330,9 +1336,10 @@ let
         };
         nested = {
           excluded = ["crates/a" "crates/ab"];
-          retained = ["crates/a/inner"];
+          retained = ["crates/a/inner" "crates/ab/fuzz"];
           manifests = ["crates/a/Cargo.toml" "crates/ab/Cargo.toml"];
         };
+        others = ["crates/a/fuzz"];
       };
     }
     {

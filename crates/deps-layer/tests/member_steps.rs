@@ -78,20 +78,45 @@ enum Carry {
     Linked,
 }
 
-/// The step that owns a relative path: the one with the longest path that is it or holds it.
-fn owner(steps: &[MemberStep], relative: &str) -> Option<usize> {
-    steps
+/// The step that owns a relative path: the one with the longest path that is it or holds it,
+/// unless the folder of a member no step compiles (`others`) holds it more closely.
+fn owner(steps: &[MemberStep], others: &[String], relative: &str) -> Option<usize> {
+    let holds = |path: &str| relative == path || relative.starts_with(&format!("{path}/"));
+    let step = steps
         .iter()
         .enumerate()
         .flat_map(|(index, step)| step.paths.iter().map(move |path| (index, path)))
-        .filter(|(_, path)| relative == path.as_str() || relative.starts_with(&format!("{path}/")))
-        .max_by_key(|(_, path)| path.len())
-        .map(|(index, _)| index)
+        .filter(|(_, path)| holds(path))
+        .max_by_key(|(_, path)| path.len());
+    let other = others
+        .iter()
+        .filter(|path| holds(path))
+        .map(String::len)
+        .max();
+    match (step, other) {
+        (Some((_, path)), Some(other)) if other > path.len() => None,
+        (step, _) => step.map(|(index, _)| index),
+    }
+}
+
+/// The folders of the members no step compiles, relative to the root.
+fn other_members(plan: &PlanFile, steps: &[MemberStep]) -> Vec<String> {
+    plan.members
+        .iter()
+        .filter(|(name, _)| !steps.iter().any(|step| step.members.contains(name)))
+        .filter_map(|(_, manifest)| Some(Path::new(manifest).parent()?.to_str()?.to_string()))
+        .filter(|folder| !folder.is_empty())
+        .collect()
 }
 
 /// The files of step `index`, relative to the root: what no step owns, what the steps up to it
 /// own, and the manifests of the later members.
-fn step_files(root: &Path, steps: &[MemberStep], index: usize) -> BTreeSet<String> {
+fn step_files(
+    root: &Path,
+    steps: &[MemberStep],
+    others: &[String],
+    index: usize,
+) -> BTreeSet<String> {
     let manifests: BTreeSet<String> = steps
         .iter()
         .flat_map(|step| step.paths.iter().map(|path| format!("{path}/Cargo.toml")))
@@ -111,7 +136,7 @@ fn step_files(root: &Path, steps: &[MemberStep], index: usize) -> BTreeSet<Strin
             }
             if path.is_dir() {
                 pending.push(path);
-            } else if owner(steps, &relative).is_none_or(|owner| owner <= index)
+            } else if owner(steps, others, &relative).is_none_or(|owner| owner <= index)
                 || manifests.contains(&relative)
             {
                 files.insert(relative);
@@ -122,8 +147,13 @@ fn step_files(root: &Path, steps: &[MemberStep], index: usize) -> BTreeSet<Strin
 }
 
 /// Content of a step's files, to tell whether an edit reached the step's inputs.
-fn step_input(root: &Path, steps: &[MemberStep], index: usize) -> Vec<(String, String)> {
-    step_files(root, steps, index)
+fn step_input(
+    root: &Path,
+    steps: &[MemberStep],
+    others: &[String],
+    index: usize,
+) -> Vec<(String, String)> {
+    step_files(root, steps, others, index)
         .into_iter()
         .map(|relative| {
             let content = std::fs::read_to_string(root.join(&relative)).unwrap();
@@ -135,6 +165,8 @@ fn step_input(root: &Path, steps: &[MemberStep], index: usize) -> Vec<(String, S
 struct Chain {
     fixture: Fixture,
     steps: Vec<MemberStep>,
+    /// The folders of the workspace's members no step compiles.
+    others: Vec<String>,
     cargo_args: Vec<String>,
     /// The folder every step builds in (one path, as /build/source in every derivation).
     source: PathBuf,
@@ -175,6 +207,7 @@ impl Chain {
         let layer_dir = scratch.path().join("layer");
         deps_layer::generate::write_layer(&layer, &layer_dir).unwrap();
         let chain = Chain {
+            others: other_members(&plan, &steps),
             steps,
             cargo_args: plan.with_profile(&variant.real_build_commands(false)[0]),
             source: scratch.path().join("source"),
@@ -219,7 +252,7 @@ impl Chain {
     /// Step `index` on the artifacts of the step before (the layer's for the first).
     fn run(&mut self, index: usize, marked: bool) -> StepRun {
         let _ = std::fs::remove_dir_all(&self.source);
-        for relative in step_files(&self.fixture.root, &self.steps, index) {
+        for relative in step_files(&self.fixture.root, &self.steps, &self.others, index) {
             let to = self.source.join(&relative);
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             std::fs::copy(self.fixture.root.join(&relative), &to).unwrap();
@@ -328,7 +361,7 @@ impl Chain {
 
     fn inputs(&self) -> Vec<Vec<(String, String)>> {
         (0..self.steps.len())
-            .map(|index| step_input(&self.fixture.root, &self.steps, index))
+            .map(|index| step_input(&self.fixture.root, &self.steps, &self.others, index))
             .collect()
     }
 
@@ -360,6 +393,9 @@ fn diamond_edits(carry: Carry) {
     let order: Vec<&str> = chain.steps.iter().map(|s| s.name.as_str()).collect();
     // top's binary gets a step of its own after its library: nothing depends on it.
     assert_eq!(order, ["base", "left", "right", "top", "top-bin"]);
+    // left-fuzz, inside left's folder, is no step's: every step holds it (cargo loads it in
+    // base's step too, where left's other files are left out).
+    assert_eq!(chain.others, ["crates/left/fuzz"]);
     assert_eq!(chain.steps[4].output, "cpu");
     // top's binary in a folder of its own brings the folder, its modules with it.
     let mut binary_paths = chain.steps[4].paths.clone();
@@ -473,6 +509,14 @@ fn diamond_edits(carry: Carry) {
         chain.binary_output(),
         expected("top-2", "bin-2", "left-2", "base-2", "grown")
     );
+
+    // So does a file of a member no step compiles, even inside a later member's folder.
+    let changed = chain.edit(
+        "crates/left/fuzz/fuzz_targets/left.rs",
+        "left::left()",
+        "left::left().len()",
+    );
+    assert_eq!(changed, [true, true, true, true, true]);
 }
 
 #[test]
