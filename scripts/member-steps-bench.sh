@@ -10,9 +10,15 @@
 #
 #   scripts/member-steps-bench.sh WORKSPACE VARIANT FILE...   (files relative to WORKSPACE)
 #
+# Each rebuild's wall time is given with its evaluation's share (the flake's source copied into
+# the store and every derivation evaluated, which Nix does before it builds anything: on a large
+# workspace tens of seconds in both modes), timed as a separate `nix eval` of the drvPath before
+# the build of that derivation.
+#
 # Env: OUT (default /tmp/member-steps-bench), NIX_EVAL (default ../shared/nix-eval, after
 # setup-build.sh), OVERRIDES (more nix flags, e.g. the library input of an adopted workspace),
-# HOST_FLOOR=0 to leave out cargo on the host.
+# HOST_FLOOR=0 to leave out cargo on the host, KEEP=1 to edit the copies a run before left in
+# OUT (already built) instead of fresh ones.
 set -euo pipefail
 checkout=$(cd "$(dirname "$0")/.." && pwd)
 harness=$(cd "${NIX_EVAL:-$checkout/../shared/nix-eval}" && pwd)
@@ -52,14 +58,23 @@ edit() { # DIR FILE TAG
   printf '\n// member-steps-bench %s %s\n' "$3" "$(now)" >>"$1/$2"
   git -C "$1" add -A && git -C "$1" -c user.name=b -c user.email=b@localhost commit -qm "$3"
 }
-nix_build() { # DIR LOG
-  bash "$harness/build.sh" "$1" build -L --no-link "path:$1#packages.$system.$package" "${overrides[@]}" >"$2" 2>&1
+evaluated=0
+nix_build() { # DIR LOG: evaluates, then builds; sets $evaluated (the evaluation's seconds)
+  local t0 drv
+  t0=$(now)
+  drv=$(bash "$harness/build.sh" "$1" eval --raw "path:$1#packages.$system.$package.drvPath" "${overrides[@]}" 2>"$2") || return 1
+  evaluated=$(since "$t0" '%.1f')
+  bash "$harness/build.sh" "$1" build -L --no-link "$drv^*" "${overrides[@]}" >>"$2" 2>&1
 }
 
 for mode in chain single; do
   ws="$out/ws-$mode"
-  copy_ws "$ws"
-  if [[ $mode == single ]]; then
+  if [[ ${KEEP:-0} == 1 && -d "$ws" ]]; then
+    say "  $mode: the copy in $ws, as a run before left it"
+  else
+    copy_ws "$ws"
+  fi
+  if [[ $mode == single ]] && ! grep -q 'memberLayers = false;' "$ws/flake.nix"; then
     grep -q 'root = ./\.;' "$ws/flake.nix" || {
       echo "no 'root = ./.;' in flake.nix to add memberLayers after" >&2
       exit 1
@@ -81,7 +96,7 @@ for mode in chain single; do
       tail -20 "$log"
       exit 1
     }
-    say "  $mode: edit $file: $(since "$t0" '%.1f') s, $(compiled_members "$log") workspace units compiled, $(built_drvs "$log") derivations built, $(external "$log") external units compiled"
+    say "  $mode: edit $file: $(since "$t0" '%.1f') s (evaluation $evaluated s), $(compiled_members "$log") workspace units compiled, $(built_drvs "$log") derivations built, $(external "$log") external units compiled"
   done
 done
 
