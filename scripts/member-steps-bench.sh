@@ -18,7 +18,7 @@
 # Env: OUT (default /tmp/member-steps-bench), NIX_EVAL (default ../shared/nix-eval, after
 # setup-build.sh), OVERRIDES (more nix flags, e.g. the library input of an adopted workspace),
 # HOST_FLOOR=0 to leave out cargo on the host, KEEP=1 to edit the copies a run before left in
-# OUT (already built) instead of fresh ones.
+# OUT (already built) instead of fresh ones, MODES (default "chain single") to run one mode.
 set -euo pipefail
 checkout=$(cd "$(dirname "$0")/.." && pwd)
 harness=$(cd "${NIX_EVAL:-$checkout/../shared/nix-eval}" && pwd)
@@ -67,7 +67,8 @@ nix_build() { # DIR LOG: evaluates, then builds; sets $evaluated (the evaluation
   bash "$harness/build.sh" "$1" build -L --no-link "$drv^*" "${overrides[@]}" >>"$2" 2>&1
 }
 
-for mode in chain single; do
+read -ra modes <<<"${MODES:-chain single}"
+for mode in "${modes[@]}"; do
   ws="$out/ws-$mode"
   if [[ ${KEEP:-0} == 1 && -d "$ws" ]]; then
     say "  $mode: the copy in $ws, as a run before left it"
