@@ -185,13 +185,16 @@ pub fn member_steps(
                         .collect(),
                 ),
                 Part::Binaries(names) => {
-                    let bins: Vec<StepTarget> = package
+                    let built: Vec<&crate::metadata::Target> = package
                         .targets
                         .iter()
                         .filter(|target| {
                             target.kind.iter().any(|kind| kind == "bin")
                                 && names.contains(&target.name)
                         })
+                        .collect();
+                    let bins: Vec<StepTarget> = built
+                        .iter()
                         .filter_map(|target| {
                             Some(StepTarget {
                                 kind: "bin".into(),
@@ -200,11 +203,8 @@ pub fn member_steps(
                             })
                         })
                         .collect();
-                    let paths = package
-                        .targets
+                    let paths = built
                         .iter()
-                        .filter(|target| names.contains(&target.name))
-                        .filter(|target| target.kind.iter().any(|kind| kind == "bin"))
                         .filter_map(|target| binary_path(root, package, target))
                         .collect();
                     (paths, bins)
