@@ -40,19 +40,44 @@
   files = (import ./lib).memberStepFiles;
   others = files.otherMembers members steps;
 
-  # The source of step INDEX: the workspace's files minus those the later members own, with
-  # their manifests and the other members' folders kept so that cargo resolves the same graph.
-  sourceOf = index: let
-    plan = files.stepPaths steps others index;
-    at = path: fileset.maybeMissing (root + "/${path}");
-  in
-    fileset.toSource {
-      inherit root;
-      fileset = fileset.unions [
-        (fileset.difference src.fileset (fileset.unions (map at plan.excluded)))
-        (fileset.intersection src.fileset (fileset.unions (map at (plan.retained ++ plan.manifests))))
-      ];
+  # Each path's own files (those no path inside it holds) as one store path, made once per
+  # evaluation and shared by the steps: walking and hashing the workspace once per step took
+  # seconds of every evaluation on a large workspace.
+  paths = files.piecePaths steps others;
+  at = path: fileset.maybeMissing (root + "/${path}");
+  # named after what they hold, so that a step's log says which it copies
+  stored = name: set:
+    lib.sources.cleanSourceWith {
+      name = lib.strings.sanitizeDerivationName "${record.pname}-${name}";
+      src = fileset.toSource {
+        inherit root;
+        fileset = fileset.intersection src.fileset set;
+      };
     };
+  pieces = lib.genAttrs paths (path: stored path (fileset.difference (at path) (fileset.unions (map at (files.nestedIn paths path)))));
+  # What no path holds: every step's, the first one's to rebuild. Unpacked where the package's
+  # source is (/build/source): cargo's units of path crates are keyed by their absolute paths.
+  unowned = fileset.toSource {
+    inherit root;
+    fileset = fileset.difference src.fileset (fileset.unions (map at paths));
+  };
+
+  # Step INDEX's source: the unowned files, unpacked by stdenv, and its pieces copied over them
+  # with their times (cargo judges freshness by them) and made writable, as stdenv does its
+  # source; each piece copied sets the times of the folders it shares back to the store's.
+  stepSource = index: let
+    plan = files.stepPieces steps others index;
+  in {
+    src = unowned;
+    postUnpack =
+      (args.postUnpack or "")
+      + ''
+        for piece in ${lib.concatMapStringsSep " " (path: "${pieces.${path}}") plan.pieces} ${stored "later-manifests" (fileset.unions (map at plan.manifests))}; do
+          cp -pr --reflink=auto -- "$piece/." "$sourceRoot/"
+          chmod -R u+w -- "$sourceRoot"
+        done
+      '';
+  };
 
   # The layer as a folder, which the first step links to.
   unpackedLayer = import ./unpacked-layer.nix {inherit runCommand zstd layer;};
@@ -69,7 +94,7 @@
   in
     craneLib.mkCargoDerivation (args
       // {
-        src = sourceOf index;
+        inherit (stepSource index) src postUnpack;
         pname = "${record.pname}-member-${step.name}";
         # carried by linking (stageCommand), not by crane's archives
         cargoArtifacts = null;

@@ -10,10 +10,11 @@
 #
 #   scripts/member-steps-bench.sh WORKSPACE VARIANT FILE...   (files relative to WORKSPACE)
 #
-# Each rebuild's wall time is given with its evaluation's share (the flake's source copied into
-# the store and every derivation evaluated, which Nix does before it builds anything: on a large
-# workspace tens of seconds in both modes), timed as a separate `nix eval` of the drvPath before
-# the build of that derivation.
+# Each rebuild's wall time is given with its evaluation's share (the commit's files copied into
+# the store and every derivation evaluated, which Nix does before it builds anything), timed as a
+# separate `nix eval` of the drvPath before the build of that derivation. The workspace is read
+# as `nix build` reads a checkout, as a git flake (`git+file:`): its tracked files at the commit,
+# each edit committed.
 #
 # Env: OUT (default /tmp/member-steps-bench), NIX_EVAL (default ../shared/nix-eval, after
 # setup-build.sh), OVERRIDES (more nix flags, e.g. the library input of an adopted workspace),
@@ -62,7 +63,7 @@ evaluated=0
 nix_build() { # DIR LOG: evaluates, then builds; sets $evaluated (the evaluation's seconds)
   local t0 drv
   t0=$(now)
-  drv=$(bash "$harness/build.sh" "$1" eval --raw "path:$1#packages.$system.$package.drvPath" "${overrides[@]}" 2>"$2") || return 1
+  drv=$(bash "$harness/build.sh" "$1" eval --raw "git+file://$1#packages.$system.$package.drvPath" "${overrides[@]}" 2>"$2") || return 1
   evaluated=$(since "$t0" '%.1f')
   bash "$harness/build.sh" "$1" build -L --no-link "$drv^*" "${overrides[@]}" >>"$2" 2>&1
 }

@@ -1,14 +1,18 @@
 # Which files a member step's source holds (nix/member-steps.nix), from plan.json's
-# `memberSteps` (each step's `paths`, relative to the workspace root). A file belongs to the step
-# whose path holds it most closely; a file no step's path holds belongs to the first step, so a
-# change to it rebuilds the whole chain (safe). Step INDEX holds everything but what the later
-# steps own, and the later members' manifests. The folders of the workspace's other members
-# (those the variant does not compile: a fuzz crate inside a member's folder) are no step's:
-# every step holds them whole, since cargo loads every member's manifest and targets to resolve
-# the workspace. Pure (builtins only).
+# `memberSteps` (each step's `paths`, relative to the workspace root). A file belongs to the path
+# that holds it most closely; a file no path holds belongs to the first step, so a change to it
+# rebuilds the whole chain (safe). The folders of the workspace's other members (those the
+# variant does not compile: a fuzz crate inside a member's folder) are paths too, held by every
+# step, since cargo loads every member's manifest and targets to resolve the workspace. Step
+# INDEX holds what no path holds, the files of its own and the earlier steps' paths, the other
+# members' folders and the later members' manifests.
+#
+# Each path's files form one piece, a store path of its own shared by every step that holds it:
+# the workspace is walked and hashed once per evaluation, not once per step. Pure (builtins only).
 let
-  inherit (builtins) attrNames concatMap dirOf elem filter any elemAt genList length;
+  inherit (builtins) attrNames concatMap dirOf elem filter genList length listToAttrs;
   inside = outer: path: builtins.substring 0 (builtins.stringLength outer + 1) path == "${outer}/";
+  pathsOf = steps: i: (builtins.elemAt steps i).paths;
 in {
   # plan.json's `members` (name -> manifest), steps -> the folders, relative to the root, of the
   # members no step compiles (the root's is left out: it holds everything)
@@ -18,16 +22,22 @@ in {
     filter (folder: folder != ".") (map (name: dirOf members.${name})
       (filter (name: !elem name stepMembers) (attrNames members)));
 
-  # steps, others (otherMembers), index -> { excluded; retained; manifests; }, each a list of
-  # paths relative to the root: drop `excluded`, keep `retained` (an earlier step's path or
-  # another member's folder inside an excluded one) and `manifests`.
-  stepPaths = steps: others: index: let
-    pathsOf = i: (elemAt steps i).paths;
-    later = concatMap pathsOf (genList (i: index + 1 + i) (length steps - index - 1));
-    earlier = concatMap pathsOf (genList (i: i) (index + 1));
-  in {
-    excluded = later;
-    retained = filter (path: any (outer: inside outer path) later) (earlier ++ others);
-    manifests = map (path: "${path}/Cargo.toml") later;
+  # steps, others (otherMembers) -> every path that has a piece, each once
+  piecePaths = steps: others:
+    attrNames (listToAttrs (map (name: {
+      inherit name;
+      value = null;
+    }) (concatMap (step: step.paths) steps ++ others)));
+
+  # paths (piecePaths), path -> the paths inside it, whose own pieces hold their files
+  nestedIn = paths: path: filter (inside path) paths;
+
+  # steps, others, index -> { pieces; manifests; }: the paths whose pieces step INDEX holds (its
+  # own and the earlier steps', and the other members' folders), and the later steps' manifests
+  stepPieces = steps: others: index: {
+    pieces = concatMap (pathsOf steps) (genList (i: i) (index + 1)) ++ others;
+    manifests =
+      map (path: "${path}/Cargo.toml")
+      (concatMap (pathsOf steps) (genList (i: index + 1 + i) (length steps - index - 1)));
   };
 }

@@ -1311,11 +1311,18 @@ let
       expected = [true true true true false];
     }
     {
-      name = "a step's source drops what later steps own, keeps their manifests, earlier paths and other members' folders inside them";
-      actual = {
-        first = lib.memberStepFiles.stepPaths cudaSteps [] 0;
-        last = lib.memberStepFiles.stepPaths cudaSteps [] 2;
-        nested = lib.memberStepFiles.stepPaths [{paths = ["crates/a/inner"];} {paths = ["crates/a"];} {paths = ["crates/ab"];}] ["crates/ab/fuzz" "fuzz"] 0;
+      name = "a step holds the pieces of its own and earlier paths and of other members, and the later manifests; a piece leaves out the paths inside it";
+      actual = let
+        nestedSteps = [{paths = ["crates/a/inner"];} {paths = ["crates/a"];} {paths = ["crates/ab"];}];
+        nestedOthers = ["crates/ab/fuzz" "fuzz"];
+        paths = lib.memberStepFiles.piecePaths nestedSteps nestedOthers;
+      in {
+        first = lib.memberStepFiles.stepPieces cudaSteps [] 0;
+        last = lib.memberStepFiles.stepPieces cudaSteps [] 2;
+        nested = lib.memberStepFiles.stepPieces nestedSteps nestedOthers 0;
+        inherit paths;
+        inside = map (lib.memberStepFiles.nestedIn paths) ["crates/a" "crates/ab" "crates/a/inner"];
+        once = lib.memberStepFiles.piecePaths [{paths = ["src" "build.rs"];} {paths = ["src"];}] ["src"];
         others = lib.memberStepFiles.otherMembers {
           a = "crates/a/Cargo.toml";
           a-fuzz = "crates/a/fuzz/Cargo.toml";
@@ -1325,20 +1332,21 @@ let
       };
       expected = {
         first = {
-          excluded = ["crates/gpu" "src" "build.rs"];
-          retained = [];
+          pieces = ["crates/core"];
           manifests = ["crates/gpu/Cargo.toml" "src/Cargo.toml" "build.rs/Cargo.toml"];
         };
         last = {
-          excluded = [];
-          retained = [];
+          pieces = ["crates/core" "crates/gpu" "src" "build.rs"];
           manifests = [];
         };
         nested = {
-          excluded = ["crates/a" "crates/ab"];
-          retained = ["crates/a/inner" "crates/ab/fuzz"];
+          pieces = ["crates/a/inner" "crates/ab/fuzz" "fuzz"];
           manifests = ["crates/a/Cargo.toml" "crates/ab/Cargo.toml"];
         };
+        paths = ["crates/a" "crates/a/inner" "crates/ab" "crates/ab/fuzz" "fuzz"];
+        # crates/ab is no folder of crates/a
+        inside = [["crates/a/inner"] ["crates/ab/fuzz"] []];
+        once = ["build.rs" "src"];
         others = ["crates/a/fuzz"];
       };
     }
