@@ -45,26 +45,25 @@
   # seconds of every evaluation on a large workspace.
   paths = files.piecePaths steps others;
   at = path: fileset.maybeMissing (root + "/${path}");
+  within = set:
+    fileset.toSource {
+      inherit root;
+      fileset = fileset.intersection src.fileset set;
+    };
   # named after what they hold, so that a step's log says which it copies
   stored = name: set:
     lib.sources.cleanSourceWith {
       name = lib.strings.sanitizeDerivationName "${record.pname}-${name}";
-      src = fileset.toSource {
-        inherit root;
-        fileset = fileset.intersection src.fileset set;
-      };
+      src = within set;
     };
   pieces = lib.genAttrs paths (path: stored path (fileset.difference (at path) (fileset.unions (map at (files.nestedIn paths path)))));
   # What no path holds: every step's, the first one's to rebuild. Unpacked where the package's
   # source is (/build/source): cargo's units of path crates are keyed by their absolute paths.
-  unowned = fileset.toSource {
-    inherit root;
-    fileset = fileset.difference src.fileset (fileset.unions (map at paths));
-  };
+  unowned = within (fileset.difference src.fileset (fileset.unions (map at paths)));
 
-  # Step INDEX's source: the unowned files, unpacked by stdenv, and its pieces copied over them
-  # with their times (cargo judges freshness by them) and made writable, as stdenv does its
-  # source; each piece copied sets the times of the folders it shares back to the store's.
+  # Step INDEX's source: the unowned files, unpacked by stdenv, and its pieces extracted over
+  # them with their times (cargo judges freshness by them), writable as stdenv makes its source:
+  # each piece's folders set the times of those they share back to the store's.
   stepSource = index: let
     plan = files.stepPieces steps others index;
   in {
@@ -73,8 +72,7 @@
       (args.postUnpack or "")
       + ''
         for piece in ${lib.concatMapStringsSep " " (path: "${pieces.${path}}") plan.pieces} ${stored "later-manifests" (fileset.unions (map at plan.manifests))}; do
-          cp -pr --reflink=auto -- "$piece/." "$sourceRoot/"
-          chmod -R u+w -- "$sourceRoot"
+          tar -C "$piece" --mode=u+w -cf - . | tar -C "$sourceRoot" -xf -
         done
       '';
   };
